@@ -1,0 +1,49 @@
+# edgebench — two commands on a fresh machine:
+#   make bench   set-up (own venv, installs), build the default models, benchmark the local machine, report
+#   make test    set-up, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.edgebench-installed
+DEVICE ?= local
+MODELS ?= default
+VARIANTS ?=
+RESUME ?=
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: bench test models perf setup clean help
+
+help:
+	@echo "make bench [DEVICE=local] [MODELS=default] [VARIANTS=...] [RESUME=<run-id>]"
+	@echo "make test | make models [ALL=1] | make perf | make clean"
+
+setup: $(STAMP)
+
+# torch first, pinned: the CPU build on disk; anything unpinned pulls GBs of CUDA packages.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[agent,convert,test]'
+	@touch $@
+
+bench: $(STAMP)
+ifneq ($(RESUME),)
+	$(PY) -m bench run --resume $(RESUME) $(BENCH_ARGS)
+else
+	$(PY) -m bench run --device $(DEVICE) --models $(MODELS) $(if $(VARIANTS),--variants $(VARIANTS)) $(BENCH_ARGS)
+endif
+
+models: $(STAMP)
+	$(PY) -m models build --models $(if $(ALL),all,$(MODELS))
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+perf: $(STAMP)
+	$(PY) -m bench.perf
+
+clean:
+	rm -rf $(VENV) .cache

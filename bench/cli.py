@@ -1,0 +1,265 @@
+"""``python -m bench run | devices | probe | report`` — the host's command line."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .inventory import InventoryError, load_inventory, resolve_devices
+from .plan import ArtifactRef, PlannedJob, plan_jobs
+from .store import RunStore, StoreError
+
+FORMAT_RUNTIME = {".onnx": ("onnx", "onnxruntime"), ".tflite": ("tflite", "litert")}
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _split(values: Optional[List[str]]) -> List[str]:
+    out: List[str] = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def runtime_options(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """``--threads`` for every runtime, then ``--option runtime.key=value`` on top."""
+    from device_agents.runtimes import canonical_name, runtime_names
+
+    opts: Dict[str, Dict[str, Any]] = {name: {} for name in runtime_names()}
+    if args.threads is not None:
+        for name in opts:
+            opts[name]["threads"] = args.threads
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        rt, dot, opt = key.partition(".")
+        if not sep or not dot:
+            raise UsageError("--option %r: write RUNTIME.KEY=VALUE, e.g. onnxruntime.graph_optimization_level=basic"
+                             % item)
+        try:
+            opts[canonical_name(rt)][opt] = _parse_value(value)
+        except KeyError as exc:
+            raise UsageError("--option %r: %s" % (item, exc.args[0]))
+    return {k: v for k, v in opts.items() if v}
+
+
+def _file_artifact(path_text: str) -> ArtifactRef:
+    path = Path(path_text).expanduser()
+    fmt, runtime = FORMAT_RUNTIME.get(path.suffix.lower(), (None, None))
+    if fmt is None:
+        raise UsageError("--model-file %s: unknown format %r; edgebench runs .onnx and .tflite files"
+                         % (path, path.suffix))
+    ref = ArtifactRef(model=path.stem, variant="%s-file" % fmt, format=fmt, runtime=runtime,
+                      path=str(path.resolve()), sha256=None)
+    if not path.is_file():
+        ref.status = "failed"
+        ref.error = "model file %s does not exist; check the path given to --model-file" % path
+        return ref
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    ref.sha256 = h.hexdigest()
+    ref.file_bytes = path.stat().st_size
+    return ref
+
+
+def zoo_artifacts(models: List[str], variants: List[str]) -> List[ArtifactRef]:
+    from models.build import build_all
+
+    print("models: building or finding %s in the cache …" % ", ".join(models))
+    arts = build_all(models, variants or None, log=lambda s: print(s))
+    return [ArtifactRef(model=a.model, variant=a.variant, format=a.format, runtime=a.runtime, path=a.path,
+                        sha256=a.sha256, file_bytes=a.file_bytes, params=a.params, status=a.status,
+                        error=a.error, input_hints=a.input_hints, seq_len=a.seq_len) for a in arts]
+
+
+def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
+    m: Dict[str, Any] = {"min_runs": args.runs, "min_seconds": args.min_seconds, "warmup_runs": args.warmup,
+                         "max_seconds": args.max_seconds, "seed": args.seed}
+    if args.pin_cores:
+        m["pin_cores"] = [int(c) for c in _split([args.pin_cores])]
+    return m
+
+
+def finish_run(store: RunStore, printer: Any = print) -> None:
+    from .report import render_report
+    from .report.tables import rows_for, text_table
+
+    rows = rows_for(store.results(), store.run_id)
+    store.write_tables(rows)
+    paths = render_report([store], store.root)
+    printer("")
+    printer(text_table(rows))
+    printer("")
+    printer("report: %s" % paths["html"].resolve())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import Interrupted, run_plan
+
+    inventory = load_inventory()
+    if args.resume:
+        store = RunStore.open(args.resume)
+        jobs = store.planned_jobs()
+        done = set(store.finished_ids())
+        todo = [j for j in jobs if j.job_id not in done]
+        devices = {d.name: d for d in resolve_devices(sorted({j.device for j in jobs}), inventory)}
+        print("resuming %s: %d of %d job(s) finished, %d to run" % (store.run_id, len(done), len(jobs), len(todo)))
+    else:
+        device_names = _split(args.device) or ["local"]
+        devices = {d.name: d for d in resolve_devices(device_names, inventory)}
+        options = runtime_options(args)
+        artifacts: List[ArtifactRef] = [_file_artifact(p) for p in args.model_file or []]
+        models = _split(args.models)
+        if models or not artifacts:
+            artifacts = zoo_artifacts(models or ["default"], _split(args.variants)) + artifacts
+        todo = plan_jobs(device_names, artifacts, _split(args.runtimes) or None, options, measure_spec(args),
+                         args.job_timeout)
+        if not todo:
+            raise UsageError("nothing to run: no model matches the runtimes %s" % ",".join(_split(args.runtimes)))
+        store = RunStore.create(todo, sys.argv)
+        print("run %s: %d job(s) on %s → %s" % (store.run_id, len(todo), ", ".join(device_names), store.root))
+    try:
+        counts = run_plan(store, todo, devices)
+    except Interrupted:
+        finished = len(store.finished_ids())
+        store.set_state("interrupted")
+        print("\ninterrupted: %d job(s) finished and kept in %s\nresume with: python -m bench run --resume %s"
+              "   (or: make bench RESUME=%s)" % (finished, store.root, store.run_id, store.run_id))
+        return 130
+    remaining = [j.job_id for j in store.planned_jobs() if j.job_id not in set(store.finished_ids())]
+    store.set_state("complete" if not remaining else "complete_with_errors", counts=counts)
+    finish_run(store)
+    if remaining:
+        print("%d job(s) without a measurement (see report); retry them with: python -m bench run --resume %s"
+              % (len(remaining), store.run_id))
+        return 1
+    return 0
+
+
+def _probe(device: Any, timeout_s: float = 60.0) -> Dict[str, Any]:
+    from .deploy import PushStats, deploy_agent
+    from .transports import open_transport
+
+    transport = open_transport(device)
+    try:
+        agent = deploy_agent(transport, PushStats())
+        res = transport.exec([device.python, "-m", "device_agents", "probe"], timeout_s=timeout_s,
+                             cwd=transport.root, env={"PYTHONPATH": agent})
+    finally:
+        transport.close()
+    if res.timed_out or res.returncode != 0:
+        raise RuntimeError("probe on %s failed (%s): %s" % (device.name, "timeout" if res.timed_out else
+                                                           "exit %s" % res.returncode, res.stderr.strip()[-300:]))
+    return json.loads(res.stdout)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    inventory = load_inventory()
+    rows = []
+    for name, dev in sorted(inventory.items()):
+        row = {"device": name, "class": dev.device_class, "transport": dev.transport,
+               "address": dev.host or "-", "reachable": "no", "python": "-", "runtimes": "-", "note": ""}
+        try:
+            facts = _probe(dev)
+            row["reachable"] = "yes"
+            row["python"] = facts.get("python_version")
+            row["runtimes"] = ", ".join("%s %s" % (k, v.get("version")) if v.get("available") else "%s: missing" % k
+                                        for k, v in sorted(facts["runtimes"].items()))
+            row["note"] = "%s %s, %s cores" % (facts.get("arch"), facts.get("cpu_model") or "", facts.get("cpu_cores_logical"))
+        except Exception as exc:
+            row["note"] = str(exc)[:200]
+        rows.append(row)
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    device = resolve_devices([args.device], load_inventory())[0]
+    print(json.dumps(_probe(device), indent=1, sort_keys=True))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .paths import results_root
+    from .report import render_report
+    from .report.tables import rows_for
+
+    stores = [RunStore.open(r) for r in args.runs]
+    if len(stores) == 1 and not args.out:
+        out = stores[0].root
+        stores[0].write_tables(rows_for(stores[0].results(), stores[0].run_id))
+    else:
+        out = Path(args.out) if args.out else results_root() / ("report-" + "+".join(s.run_id for s in stores))
+    paths = render_report(stores, out)
+    print("report: %s" % paths["html"].resolve())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="edgebench: benchmark lightweight "
+                                     "transformers on edge devices (host side).")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="plan, deploy, run and report")
+    run.add_argument("--device", "-d", action="append", help="device name(s) from devices.yaml, comma separated "
+                     "(default: local)")
+    run.add_argument("--models", "-m", action="append", help="zoo model or set names (default: the 'default' set)")
+    run.add_argument("--variants", action="append", help="variants, e.g. onnx-fp32,tflite-fp32 (default: zoo default)")
+    run.add_argument("--runtimes", action="append", help="only these runtimes (onnxruntime, litert)")
+    run.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite file (repeatable)")
+    run.add_argument("--threads", type=int, help="threads for every runtime (default: the runtime's own default)")
+    run.add_argument("--option", action="append", help="runtime option RUNTIME.KEY=VALUE, e.g. "
+                     "onnxruntime.providers=CUDAExecutionProvider or litert.xnnpack=false (repeatable)")
+    run.add_argument("--runs", type=int, default=50, help="minimum timed runs per job (default 50)")
+    run.add_argument("--min-seconds", type=float, default=1.0, help="minimum timed seconds per job (default 1)")
+    run.add_argument("--max-seconds", type=float, default=60.0, help="stop a job's timed window after this (default 60)")
+    run.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5, at least 0.2 s)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    run.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
+    run.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
+    run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: skip its finished jobs")
+    run.set_defaults(func=cmd_run)
+    dev = sub.add_parser("devices", help="each device: reachable? python? runtimes?")
+    dev.set_defaults(func=cmd_devices)
+    probe = sub.add_parser("probe", help="device facts as JSON")
+    probe.add_argument("device", nargs="?", default="local")
+    probe.set_defaults(func=cmd_probe)
+    rep = sub.add_parser("report", help="re-render the report of one or more runs (merged)")
+    rep.add_argument("runs", nargs="+", help="run ids or run directories")
+    rep.add_argument("--out", help="output folder (default: the run's folder, or results/report-<ids>)")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (InventoryError, StoreError, UsageError) as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+    except KeyError as exc:  # unknown model/variant names from the zoo
+        print("error: %s" % (exc.args[0] if exc.args else exc), file=sys.stderr)
+        return 2

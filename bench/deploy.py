@@ -1,0 +1,84 @@
+"""Deployment: the agent package and job artifacts go to the device, verified by content hash.
+
+Layout under the transport's root:
+  agent/<agent-hash>/device_agents/...   immutable once complete (a ``.complete`` marker)
+  models/<sha256>/<file>                  one directory per artifact content
+  jobs/<run-id>/<job-id>/                 a fresh directory per job: job.json, result.json
+A file already on the device with the right hash is not sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Tuple
+
+from .paths import REPO_ROOT
+from .transports import Transport, TransportError
+
+AGENT_PACKAGE = REPO_ROOT / "device_agents"
+
+
+@dataclass
+class PushStats:
+    """Bytes and files sent (``bytes_sent``) versus already present on the device (``files_skipped``)."""
+
+    bytes_sent: int = 0
+    files_sent: int = 0
+    files_skipped: int = 0
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def agent_files() -> List[Tuple[Path, str]]:
+    """(file, path relative to the package parent) of every agent source file, sorted."""
+    files = sorted(p for p in AGENT_PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    return [(p, p.relative_to(AGENT_PACKAGE.parent).as_posix()) for p in files]
+
+
+def agent_hash() -> str:
+    h = hashlib.sha256()
+    for path, rel in agent_files():
+        h.update(rel.encode() + b"\0" + _sha256(path).encode() + b"\n")
+    return h.hexdigest()
+
+
+def push_file(transport: Transport, local: Path, remote: str, sha256: str, stats: PushStats) -> None:
+    if transport.file_sha256(remote) == sha256:
+        stats.files_skipped += 1
+        return
+    stats.bytes_sent += transport.push(local, remote)
+    stats.files_sent += 1
+    if transport.file_sha256(remote) != sha256:
+        raise TransportError("pushed %s to %s but its hash on the device differs: the transfer is corrupt"
+                             % (local, remote))
+
+
+def deploy_agent(transport: Transport, stats: PushStats) -> str:
+    """Make sure the agent is on the device; returns the directory to put on PYTHONPATH."""
+    root = transport.join("agent", agent_hash()[:16])
+    marker = root + "/.complete"
+    try:
+        transport.pull(marker)
+        stats.files_skipped += len(agent_files())
+        return root
+    except (FileNotFoundError, OSError):
+        pass
+    for path, rel in agent_files():
+        push_file(transport, path, root + "/" + rel, _sha256(path), stats)
+    transport.write_text(marker, agent_hash() + "\n")
+    return root
+
+
+def deploy_artifact(transport: Transport, local: Path, sha256: str, stats: PushStats) -> str:
+    """Put a model file on the device by content; returns its path there."""
+    remote = transport.join("models", sha256[:32], local.name)
+    push_file(transport, local, remote, sha256, stats)
+    return remote

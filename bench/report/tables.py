@@ -1,0 +1,83 @@
+"""Rows of the comparison table, one per job, from stored results."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ..stats import summarize
+
+
+def _mb(value: Optional[int]) -> Optional[float]:
+    return round(value / 1e6, 2) if value is not None else None
+
+
+def job_row(result: Dict[str, Any], run_id: str = "") -> Dict[str, Any]:
+    """The figures a reader compares, with units in the column names."""
+    st = result.get("stats") or (summarize(result["latencies_ms"]) if result.get("latencies_ms") else {})
+    timing = result.get("timing") or {}
+    memory = result.get("memory") or {}
+    runtime = result.get("runtime") or {}
+    model = result.get("model") or {}
+    row: Dict[str, Any] = {
+        "run_id": run_id,
+        "device": result.get("device_name"),
+        "model": result.get("model_name"),
+        "variant": result.get("variant"),
+        "runtime": result.get("runtime_name"),
+        "runtime_version": runtime.get("version"),
+        "status": result.get("status"),
+        "n": st.get("n"),
+        "p50_ms": st.get("p50_ms"),
+        "p90_ms": st.get("p90_ms"),
+        "p95_ms": st.get("p95_ms"),
+        "p99_ms": st.get("p99_ms"),
+        "mean_ms": st.get("mean_ms"),
+        "min_ms": st.get("min_ms"),
+        "std_ms": st.get("std_ms"),
+        "cv": st.get("cv"),
+        "p50_ci95_low_ms": (st.get("p50_ci95_ms") or [None, None])[0],
+        "p50_ci95_high_ms": (st.get("p50_ci95_ms") or [None, None])[1],
+        "load_ms": timing.get("load_ms"),
+        "first_inference_ms": timing.get("first_inference_ms"),
+        "peak_mem_mb": _mb(memory.get("peak_over_baseline_bytes")),
+        "model_file_mb": _mb(model.get("file_bytes")),
+        "note": result.get("error") or result.get("reason") or "; ".join(result.get("warnings") or []) or "",
+    }
+    return row
+
+
+def rows_for(results: List[Dict[str, Any]], run_id: str = "") -> List[Dict[str, Any]]:
+    return [job_row(r, r.get("run_id", run_id)) for r in results]
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return ("%%.%df" % digits) % value
+    return str(value)
+
+
+TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("p50_ms", "p50 ms"),
+                    ("p90_ms", "p90 ms"), ("peak_mem_mb", "peak MB"), ("status", "status")]
+
+
+def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None) -> str:
+    """A plain aligned table for the terminal; one block per device."""
+    columns = columns or TERMINAL_COLUMNS
+    out: List[str] = []
+    devices: List[str] = []
+    for r in rows:
+        if r["device"] not in devices:
+            devices.append(r["device"])
+    for device in devices:
+        sub = [r for r in rows if r["device"] == device]
+        cells = [[h for _, h in columns]] + [[fmt(r.get(k)) for k, _ in columns] for r in sub]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+        out.append("device: %s" % device)
+        for i, line in enumerate(cells):
+            out.append("  " + "  ".join(c.ljust(w) if j < 3 or j == len(columns) - 1 else c.rjust(w)
+                                         for j, (c, w) in enumerate(zip(line, widths))))
+            if i == 0:
+                out.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(out)

@@ -1,0 +1,22 @@
+"""Transports by name; each device in the inventory names one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ExecResult, Transport, TransportError
+
+TRANSPORTS = ("local",)
+
+
+def open_transport(device: Any) -> Transport:
+    """A connected transport for ``device`` (an inventory Device)."""
+    if device.transport == "local":
+        from .local import LocalTransport
+
+        return LocalTransport(device.workdir)
+    raise TransportError("device %r uses transport %r, which this edgebench does not have (it has: %s)"
+                         % (device.name, device.transport, ", ".join(TRANSPORTS)))
+
+
+__all__ = ["ExecResult", "Transport", "TransportError", "open_transport", "TRANSPORTS"]

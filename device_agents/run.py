@@ -1,0 +1,193 @@
+"""One measurement job, start to finish, as one result dict that never raises.
+
+Status is ``ok``, ``unavailable`` (the device lacks the runtime/provider: ``reason`` says what to
+install) or ``error`` (``error_type`` + ``error``: bad job, missing or corrupt model, model load,
+input generation, inference).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import traceback
+from typing import Any, Dict, List, Optional
+
+from . import AGENT_VERSION, SCHEMA_VERSION
+from .inputs import InputGenerationError, generate_inputs
+from .job import BadJob, Job
+from .measure import time_call_ms, timed_window, warm_up
+from .memory import MemoryTracker
+from .probe import probe
+from .runtimes import runtime_class
+from .runtimes.base import BadOption, ModelLoadError, RuntimeUnavailable
+
+TIMED_CALL = {
+    "onnxruntime": "InferenceSession.run(None, feeds) on prepared numpy inputs",
+    "litert": "Interpreter.invoke() with inputs set once before the window",
+}
+
+
+class JobFailed(Exception):
+    def __init__(self, status: str, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _output_summary(outputs: List[Any]) -> List[Dict[str, Any]]:
+    import numpy as np
+
+    out = []
+    for name, value in outputs:
+        arr = np.ascontiguousarray(value)
+        as_float = arr.astype(np.float64).ravel()
+        finite = as_float[np.isfinite(as_float)]
+        out.append({"name": name, "shape": list(arr.shape), "dtype": str(arr.dtype),
+                    "sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+                    "non_finite_count": int(as_float.size - finite.size),
+                    "mean": float(finite.mean()) if finite.size else None,
+                    "std": float(finite.std()) if finite.size else None})
+    return out
+
+
+def _pin(cores: Optional[List[int]]) -> Dict[str, Any]:
+    if not cores:
+        return {"pinned": False, "cpu_affinity": sorted(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity") else None}
+    if not hasattr(os, "sched_setaffinity"):
+        raise JobFailed("unavailable", "pinning", "the job asks to pin to cores %s but this OS has no "
+                        "sched_setaffinity; drop pin_cores for this device" % cores)
+    try:
+        os.sched_setaffinity(0, set(int(c) for c in cores))
+    except OSError as exc:
+        raise JobFailed("error", "pinning", "cannot pin to cores %s: %s (device has %s)"
+                        % (cores, exc, sorted(os.sched_getaffinity(0))))
+    return {"pinned": True, "cpu_affinity": sorted(os.sched_getaffinity(0))}
+
+
+def _execute(job: Job, result: Dict[str, Any]) -> None:
+    try:
+        cls = runtime_class(job.runtime)
+    except KeyError as exc:
+        raise JobFailed("error", "bad_job", str(exc.args[0]))
+    avail = cls.availability()
+    result["runtime"] = {"name": cls.name, "availability": avail.to_json()}
+    if not avail.available:
+        raise JobFailed("unavailable", "runtime_missing", avail.reason or "runtime %s missing" % cls.name)
+    try:
+        runtime = cls(job.runtime_options)
+    except BadOption as exc:
+        raise JobFailed("error", "bad_job", str(exc))
+
+    path = job.model.path
+    if not os.path.isfile(path):
+        raise JobFailed("error", "model_missing", "model file %s does not exist on the device" % path)
+    model_info: Dict[str, Any] = {"path": path, "file_bytes": os.path.getsize(path), "name": job.model.name,
+                                  "variant": job.model.variant, "format": job.model.format}
+    result["model"] = model_info
+    if job.model.sha256:
+        actual = sha256_file(path)
+        model_info["sha256"] = actual
+        if actual != job.model.sha256:
+            raise JobFailed("error", "model_corrupt", "model file %s has sha256 %s, expected %s: the copy on "
+                            "the device is corrupt or stale; re-run to push it again"
+                            % (path, actual[:12], job.model.sha256[:12]))
+    result["pinning"] = _pin(job.measure.pin_cores)
+
+    memory = MemoryTracker()
+    memory.start()
+    try:
+        load_ms = time_call_ms(lambda: runtime.load(path))
+    except ModelLoadError as exc:
+        raise JobFailed("error", "model_load", str(exc))
+    except RuntimeUnavailable as exc:
+        raise JobFailed("unavailable", "runtime_missing", str(exc))
+    memory.end_phase("load")
+    result["runtime"].update(runtime.describe())
+
+    try:
+        specs = runtime.input_specs()
+        feeds, recipe = generate_inputs(specs, job.measure.seed, job.measure.seq_len,
+                                        job.model.input_hints, job.model.input_shapes)
+        runtime.resize_inputs({k: list(v.shape) for k, v in feeds.items()})
+        runtime.prepare(feeds)
+    except InputGenerationError as exc:
+        raise JobFailed("error", "input_generation", str(exc))
+    result["inputs"] = recipe
+
+    try:
+        first_ms = time_call_ms(runtime.run_once)
+        memory.end_phase("first_inference")
+        warm = warm_up(runtime.run_once, job.measure)
+        window = timed_window(runtime.run_once, job.measure)
+        memory.end_phase("steady_state")
+    except Exception as exc:  # the engine rejected the inputs or failed mid-run
+        raise JobFailed("error", "inference", "%s: %s" % (type(exc).__name__, str(exc).strip()[:800]))
+
+    result["outputs"] = _output_summary(runtime.outputs())
+    bad = [o["name"] for o in result["outputs"] if o["non_finite_count"]]
+    if bad:
+        result.setdefault("warnings", []).append(
+            "output(s) %s hold NaN/inf: the model or its inputs are broken, timings may not be representative"
+            % ", ".join(bad))
+    result["extras"] = runtime.finish()
+    result["timing"] = {
+        "load_ms": load_ms,
+        "first_inference_ms": first_ms,
+        "warmup_runs": warm["warmup_runs"],
+        "warmup_s": warm["warmup_s"],
+        "runs": window["runs"],
+        "window_s": window["window_s"],
+        "window_start_s": window["window_start_s"],
+        "window_end_s": window["window_end_s"],
+        "stop_reason": window["stop_reason"],
+    }
+    result["latencies_ms"] = window["latencies_ms"]
+    result["memory"] = memory.to_json()
+    result["status"] = "ok"
+
+
+def run_job(data: Any) -> Dict[str, Any]:
+    """Run the job described by ``data`` (parsed JSON) and return the result dict."""
+    result: Dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "agent_version": AGENT_VERSION,
+        "job_id": data.get("job_id") if isinstance(data, dict) else None,
+        "started_at": _now(),
+        "status": "error",
+        "job": data,
+    }
+    try:
+        job = Job.from_json(data)
+        result["measure"] = job.to_json()["measure"]
+        result["method"] = {
+            "timer": "time.perf_counter_ns around each timed call",
+            "timed_call": TIMED_CALL.get(job.runtime, "Runtime.run_once"),
+            "process": "one fresh agent process per job",
+            "latency_unit": "ms",
+        }
+        result["device"] = probe()
+        _execute(job, result)
+    except BadJob as exc:
+        result.update(error_type="bad_job", error=str(exc))
+    except JobFailed as exc:
+        result.update(status=exc.status, error_type=exc.error_type,
+                      **({"reason": str(exc)} if exc.status == "unavailable" else {"error": str(exc)}))
+    except Exception as exc:  # a bug or an engine failure we did not foresee: keep the traceback
+        result.update(error_type="agent_exception", error="%s: %s" % (type(exc).__name__, exc),
+                      traceback=traceback.format_exc()[-4000:])
+    result["finished_at"] = _now()
+    return result

@@ -1,0 +1,57 @@
+"""``python -m models list | build``: the zoo from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import List, Optional
+
+from .zoo import UnknownModel, load_zoo
+
+
+def _split(values: Optional[List[str]]) -> List[str]:
+    out: List[str] = []
+    for v in values or []:
+        out.extend(x for x in v.split(",") if x)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models", description="edgebench model zoo")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("list", help="models, sets and variants in the zoo")
+    p_build = sub.add_parser("build", help="build models into the artifact cache (offline)")
+    p_build.add_argument("--models", action="append", help="model or set names, comma separated (default: default)")
+    p_build.add_argument("--variants", action="append", help="variant names, comma separated")
+    p_build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    args = parser.parse_args(argv)
+
+    zoo = load_zoo()
+    if args.command == "list":
+        for name, m in zoo.models.items():
+            print("%-14s %-12s %-14s published %s M params" % (name, m.family, m.task, m.published_params_m))
+        print("sets: " + "; ".join("%s = %s" % (k, ",".join(v)) for k, v in zoo.sets.items()))
+        print("variants: " + ", ".join(zoo.variants) + "  (default: %s)" % ",".join(zoo.default_variants))
+        return 0
+    if args.command == "build":
+        from .build import build_all
+
+        start = time.perf_counter()
+        try:
+            arts = build_all(_split(args.models) or ["default"], _split(args.variants) or None, force=args.force)
+        except UnknownModel as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
+        for a in arts:
+            state = "cached" if a.cached else a.status
+            size = "%.1f MB" % (a.file_bytes / 1e6) if a.file_bytes else "-"
+            print("%-14s %-20s %-7s %9s  %s" % (a.model, a.variant, state, size, a.path or a.error))
+        print("built %d artifact(s) in %.1f s" % (len(arts), time.perf_counter() - start))
+        return 1 if any(a.status != "built" for a in arts) else 0
+    parser.print_help(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

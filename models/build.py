@@ -1,0 +1,147 @@
+"""Build zoo artifacts (model × variant) into the cache; failures are recorded with the converter's error."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from . import cache
+from .zoo import ModelEntry, Variant, Zoo, load_zoo
+
+_EXT = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}
+SEED = 0
+
+
+@dataclass
+class Artifact:
+    """A built (or failed) model file and what the harness needs to run it. Sizes in bytes."""
+
+    model: str
+    variant: str
+    format: str
+    runtime: str
+    status: str                       # built | failed
+    path: Optional[str] = None
+    sha256: Optional[str] = None
+    file_bytes: Optional[int] = None
+    params: Optional[int] = None
+    build_s: Optional[float] = None
+    error: Optional[str] = None
+    cached: bool = False
+    input_hints: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    seq_len: int = 128
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+class _Builds:
+    """Per-process memo of built PyTorch modules, so several variants of a model trace it once."""
+
+    def __init__(self) -> None:
+        self._built: Dict[str, Any] = {}
+
+    def get(self, entry: ModelEntry) -> Any:
+        if entry.name not in self._built:
+            from .builders import build
+
+            self._built[entry.name] = build(entry, SEED)
+        return self._built[entry.name]
+
+
+@contextlib.contextmanager
+def _quiet(log_path: Path) -> Any:
+    """Send the converters' chatter (they write to the C-level stdout/stderr) to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _recipe(entry: ModelEntry, variant: Variant) -> Dict[str, Any]:
+    return {"model": entry.name, "family": entry.family, "config": entry.config, "seq_len": entry.seq_len,
+            "variant": variant.name, "format": variant.format, "recipe": variant.recipe, "seed": SEED}
+
+
+def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = False,
+                   builds: Optional[_Builds] = None, log: Callable[[str], None] = lambda s: None) -> Artifact:
+    """The artifact for ``entry`` × ``variant``: from the cache if there, else built now."""
+    from .convert import recipe as get_recipe
+
+    builds = builds or _Builds()
+    key = cache.cache_key(_recipe(entry, variant))
+    directory = cache.artifact_dir(entry.name, variant.name, key)
+    out = directory / ("model" + _EXT[variant.format])
+    base = Artifact(model=entry.name, variant=variant.name, format=variant.format, runtime=variant.runtime,
+                    status="failed", input_hints=entry.input_hints(), seq_len=entry.seq_len)
+    record = None if force else cache.read_record(directory)
+    if record is not None and (record["status"] == "failed" or out.exists()):
+        art = Artifact(**{**record, "cached": True})
+        return art
+
+    convert, parent_name = get_recipe(variant.recipe)
+    start = time.perf_counter()
+    try:
+        if parent_name is not None:
+            parent = build_artifact(zoo, entry, zoo.variant(parent_name), force=False, builds=builds, log=log)
+            if parent.status != "built":
+                raise RuntimeError("needs %s, which failed: %s" % (parent_name, parent.error))
+            directory.mkdir(parents=True, exist_ok=True)
+            log("  converting %s/%s from %s" % (entry.name, variant.name, parent_name))
+            with _quiet(directory / "build.log"):
+                convert(Path(parent.path), out)
+            params = parent.params
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            log("  converting %s/%s" % (entry.name, variant.name))
+            with _quiet(directory / "build.log"):
+                built = builds.get(entry)
+                convert(built, out)
+            params = int(sum(p.numel() for p in built.module.parameters()))
+        base.status = "built"
+        base.path = str(out)
+        base.sha256 = cache.sha256_file(out)
+        base.file_bytes = out.stat().st_size
+        base.params = params
+    except Exception as exc:  # converters raise anything; the error is the record
+        base.error = "%s: %s" % (type(exc).__name__, str(exc).strip()[:2000])
+        base.path = None
+        log("  FAILED %s/%s: %s (log: %s)" % (entry.name, variant.name, base.error.splitlines()[0][:200],
+                                               directory / "build.log"))
+        with open(directory / "build.log", "a") as fh:
+            traceback.print_exc(file=fh)
+    base.build_s = round(time.perf_counter() - start, 3)
+    cache.write_record(directory, base.to_json())
+    return base
+
+
+def build_all(names: List[str], variants: Optional[List[str]] = None, force: bool = False,
+              log: Callable[[str], None] = print) -> List[Artifact]:
+    """Build every named model (or set) in every variant; returns one Artifact per pair."""
+    zoo = load_zoo()
+    entries = zoo.expand(names)
+    chosen = [zoo.variant(v) for v in (variants or zoo.default_variants)]
+    builds = _Builds()
+    out = []
+    for entry in entries:
+        for variant in chosen:
+            out.append(build_artifact(zoo, entry, variant, force=force, builds=builds, log=log))
+    return out

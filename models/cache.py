@@ -1,0 +1,70 @@
+"""Content-addressed artifact cache, outside git.
+
+An artifact's directory is named by the hash of everything that determines it (model config,
+variant recipe, seed, recipe version and tool versions), so a second build of the same thing finds
+it and rebuilds nothing; ``build.json`` beside the file records the outcome, failures included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Bump when a builder or converter changes what it produces.
+RECIPE_VERSION = 1
+
+
+def cache_root() -> Path:
+    """``$EDGEBENCH_CACHE`` or ``<repo>/.cache/edgebench`` (ignored by git)."""
+    return Path(os.environ.get("EDGEBENCH_CACHE", REPO_ROOT / ".cache" / "edgebench"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tool_versions() -> Dict[str, Optional[str]]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: Dict[str, Optional[str]] = {}
+    for pkg in ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "litert-torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def cache_key(recipe: Dict[str, Any]) -> str:
+    blob = json.dumps({"recipe": recipe, "recipe_version": RECIPE_VERSION, "tools": tool_versions()},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def artifact_dir(model: str, variant: str, key: str) -> Path:
+    return cache_root() / "artifacts" / model / ("%s-%s" % (variant, key[:16]))
+
+
+def read_record(directory: Path) -> Optional[Dict[str, Any]]:
+    path = directory / "build.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None  # a torn write: treated as not built
+
+
+def write_record(directory: Path, record: Dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / "build.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(tmp, directory / "build.json")

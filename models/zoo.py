@@ -1,0 +1,89 @@
+"""The zoo file (``models/zoo.yaml``) as typed entries: models, variants and named sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+ZOO_FILE = Path(__file__).with_name("zoo.yaml")
+
+
+class UnknownModel(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; this one is for people
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A format + precision recipe. ``runtime`` is the agent runtime that runs the format."""
+
+    name: str
+    format: str
+    runtime: str
+    recipe: str
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    family: str
+    task: str
+    config: Dict[str, Any]
+    published_params_m: Optional[float] = None
+    source: str = ""
+    seq_len: int = 128
+
+    def input_hints(self) -> Dict[str, Dict[str, Any]]:
+        """How the agent should fill each input (token ids need the vocabulary size)."""
+        if self.task == "text-encoder":
+            return {"input_ids": {"kind": "token_ids", "high": int(self.config["vocab_size"])},
+                    "attention_mask": {"kind": "ones"}}
+        return {}
+
+
+@dataclass
+class Zoo:
+    models: Dict[str, ModelEntry]
+    variants: Dict[str, Variant]
+    sets: Dict[str, List[str]]
+    default_variants: List[str] = field(default_factory=list)
+
+    def model(self, name: str) -> ModelEntry:
+        if name not in self.models:
+            raise UnknownModel("unknown model %r; the zoo has: %s (see models/zoo.yaml or "
+                               "`python -m models list`)" % (name, ", ".join(sorted(self.models))))
+        return self.models[name]
+
+    def variant(self, name: str) -> Variant:
+        if name not in self.variants:
+            raise UnknownModel("unknown variant %r; known variants: %s" % (name, ", ".join(sorted(self.variants))))
+        return self.variants[name]
+
+    def expand(self, names: List[str]) -> List[ModelEntry]:
+        """Model names and set names (``default``, ``text``, ``all``) to entries, in order, once each."""
+        out: List[str] = []
+        for name in names:
+            if name == "all":
+                members = list(self.models)
+            elif name in self.sets:
+                members = self.sets[name]
+            else:
+                self.model(name)
+                members = [name]
+            out.extend(m for m in members if m not in out)
+        return [self.model(m) for m in out]
+
+
+def load_zoo(path: Path = ZOO_FILE) -> Zoo:
+    data = yaml.safe_load(path.read_text())
+    seq = int(data.get("defaults", {}).get("text_seq_len", 128))
+    models = {name: ModelEntry(name=name, family=m["family"], task=m["task"], config=dict(m.get("config", {})),
+                               published_params_m=m.get("published_params_m"), source=m.get("source", ""),
+                               seq_len=int(m.get("seq_len", seq)))
+              for name, m in data["models"].items()}
+    variants = {name: Variant(name=name, **v) for name, v in data["variants"].items()}
+    return Zoo(models=models, variants=variants, sets={k: list(v) for k, v in data.get("sets", {}).items()},
+               default_variants=list(data.get("default_variants", [])))
