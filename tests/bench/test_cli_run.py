@@ -1,0 +1,185 @@
+"""`python -m bench run` end to end on the local device, as a user runs it (separate process)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+QUICK = ["--runs", "10", "--min-seconds", "0", "--warmup", "1"]
+
+
+def bench(args: List[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench"] + args, cwd=str(REPO), capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ))
+
+
+def only_run(results: Path) -> Path:
+    runs = [p for p in results.iterdir() if (p / "manifest.json").exists()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_help_lists_commands() -> None:
+    proc = bench(["--help"])
+    assert proc.returncode == 0
+    for cmd in ("run", "devices", "probe", "report"):
+        assert cmd in proc.stdout
+
+
+@pytest.mark.slow
+def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) -> None:
+    proc = bench(["run"] + QUICK)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = only_run(tmp_path / "results")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["state"] == "complete" and len(manifest["jobs"]) == 3
+    jobs = {p.stem: json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")}
+    assert {j["variant"] for j in jobs.values()} == {"onnx-fp32", "onnx-int8-dynamic", "tflite-fp32"}
+    assert {j["runtime_name"] for j in jobs.values()} == {"onnxruntime", "litert"}
+    for j in jobs.values():
+        assert j["status"] == "ok" and j["stats"]["n"] == len(j["latencies_ms"]) >= 10
+        assert j["device"]["arch"] and j["host"]["exec_s"] > 0
+    with open(run / "samples.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(len(j["latencies_ms"]) for j in jobs.values())
+    assert set(rows[0]) >= {"device", "model", "variant", "runtime", "latency_ms"}
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "tinybert-4" in html
+    assert (run / "report.md").exists() and (run / "plots" / "latency_local.png").stat().st_size > 5000
+    # the terminal table and the report path end the output
+    assert "p50 ms" in proc.stdout and proc.stdout.strip().splitlines()[-1].startswith("report: ")
+    assert str(run / "report.html") in proc.stdout
+    # a second run pushes nothing: the agent and the models are already on the device
+    proc = bench(["run", "--variants", "onnx-fp32"] + QUICK)
+    assert proc.returncode == 0
+    second = [p for p in (tmp_path / "results").iterdir() if p != run][0]
+    j = json.loads(next((second / "jobs").glob("*.json")).read_text())
+    assert j["host"]["bytes_pushed"] == 0 and j["host"]["files_pushed"] == 0
+
+
+def test_bad_inputs_give_one_line_each_and_the_run_goes_on(tmp_path: Path, tiny_onnx: Path) -> None:
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07garbage" * 10)
+    missing = tmp_path / "missing.onnx"
+    proc = bench(["run", "--model-file", str(corrupt), "--model-file", str(missing), "--model-file", str(tiny_onnx)]
+                 + QUICK)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    corrupt_line = [ln for ln in lines if "corrupt" in ln and "ERROR" in ln]
+    missing_line = [ln for ln in lines if "missing" in ln and "ERROR" in ln]
+    assert len(corrupt_line) == 1 and "model_load" in corrupt_line[0] and "onnxruntime could not load" in corrupt_line[0]
+    assert len(missing_line) == 1 and "does not exist" in missing_line[0]
+    assert any("tiny" in ln and " ok " in ln for ln in lines)
+    run = only_run(tmp_path / "results")
+    statuses = {json.loads(p.read_text())["model_name"]: json.loads(p.read_text())["status"]
+                for p in (run / "jobs").glob("*.json")}
+    assert statuses == {"corrupt": "error", "missing": "error", "tiny": "ok"}
+    assert "retry them with: python -m bench run --resume" in proc.stdout
+    assert "Jobs without a measurement" in (run / "report.md").read_text()
+
+
+def test_unknown_device_and_option_errors(tmp_path: Path, tiny_onnx: Path) -> None:
+    proc = bench(["run", "--device", "jetsno", "--model-file", str(tiny_onnx)])
+    assert proc.returncode == 2
+    assert "unknown device 'jetsno'" in proc.stderr and "local" in proc.stderr
+    proc = bench(["run", "--option", "onnxruntime-threads=2", "--model-file", str(tiny_onnx)])
+    assert proc.returncode == 2 and "RUNTIME.KEY=VALUE" in proc.stderr
+    proc = bench(["run", "--models", "tinybert-44"])
+    assert proc.returncode == 2 and "unknown model 'tinybert-44'" in proc.stderr and "tinybert-4" in proc.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_hanging_and_crashing_agents(tmp_path: Path, tiny_onnx: Path) -> None:
+    """A hung agent is killed at the job timeout; a segfaulting one is reported with its signal.
+
+    The two "devices" are the local machine with a different interpreter: one that never returns
+    (sleep) and one that really segfaults (a NULL read through ctypes). Nothing is mocked.
+    """
+    hang = tmp_path / "hang.sh"
+    hang.write_text("#!/bin/sh\nexec sleep 600\n")
+    crash = tmp_path / "crash.sh"
+    crash.write_text("#!/bin/sh\nexec %s -c 'import ctypes; ctypes.string_at(0)'\n" % sys.executable)
+    for p in (hang, crash):
+        p.chmod(0o755)
+    (tmp_path / "devices.yaml").write_text(
+        "devices:\n  hang:\n    class: linux\n    transport: local\n    python: %s\n"
+        "  crash:\n    class: linux\n    transport: local\n    python: %s\n" % (hang, crash))
+    t0 = time.monotonic()
+    proc = bench(["run", "--device", "hang,crash,local", "--model-file", str(tiny_onnx), "--job-timeout", "3"] + QUICK)
+    assert time.monotonic() - t0 < 60
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert any("hang" in ln and "ERROR (timeout)" in ln and "3 s" in ln for ln in out.splitlines()), out
+    assert any("crash" in ln and "ERROR (agent_crash)" in ln and "SIGSEGV" in ln for ln in out.splitlines()), out
+    assert any(ln.split("]")[-1].strip().startswith("local") and " ok " in ln for ln in out.splitlines()), out
+    # nothing left running
+    ps = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True)
+    assert ps.stdout.strip() == ""
+
+
+def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, tiny_onnx: Path) -> None:
+    models = []
+    for i in range(3):
+        p = tmp_path / ("m%d.onnx" % i)
+        p.write_bytes(tiny_onnx.read_bytes())
+        models += ["--model-file", str(p)]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--min-seconds", "2", "--runs", "5"] + models,
+                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "results"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = list(results.glob("*/jobs/*.json")) if results.exists() else []
+        if done:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)  # the second job is now in its timed window
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    run = only_run(results)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["state"] == "interrupted"
+    kept = {p.stem: p.stat().st_mtime for p in (run / "jobs").glob("*.json")}
+    assert 1 <= len(kept) < 3
+    assert "resume with: python -m bench run --resume %s" % run.name in out
+    ps = subprocess.run(["pgrep", "-f", "device_agents run"], capture_output=True, text=True)
+    assert ps.stdout.strip() == ""
+
+    proc2 = bench(["run", "--resume", run.name])
+    assert proc2.returncode == 0, proc2.stdout + proc2.stderr
+    assert "%d of 3 job(s) finished, %d to run" % (len(kept), 3 - len(kept)) in proc2.stdout
+    after = {p.stem: p.stat().st_mtime for p in (run / "jobs").glob("*.json")}
+    assert len(after) == 3
+    assert all(after[k] == v for k, v in kept.items())  # finished jobs were not re-run
+    assert json.loads((run / "manifest.json").read_text())["state"] == "complete"
+
+
+def test_report_rerenders_and_merges_runs(tmp_path: Path, tiny_onnx: Path) -> None:
+    for _ in range(2):
+        assert bench(["run", "--model-file", str(tiny_onnx)] + QUICK).returncode == 0
+    runs = sorted(p.name for p in (tmp_path / "results").iterdir())
+    proc = bench(["report"] + runs)
+    assert proc.returncode == 0, proc.stderr
+    merged = tmp_path / "results" / ("report-" + "+".join(runs))
+    md = (merged / "report.md").read_text()
+    assert md.count("| local | tiny |") == 2
+    proc = bench(["report", "no-such-run"])
+    assert proc.returncode == 2 and "no run 'no-such-run'" in proc.stderr
+
+
+def test_devices_and_probe_commands() -> None:
+    proc = bench(["devices"])
+    assert proc.returncode == 0, proc.stderr
+    assert "local" in proc.stdout and "yes" in proc.stdout and "onnxruntime" in proc.stdout
+    proc = bench(["probe", "local"])
+    assert proc.returncode == 0 and json.loads(proc.stdout)["runtimes"]["litert"]["available"]

@@ -1,0 +1,69 @@
+"""Zoo building: the content-addressed cache and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.build import build_all
+from models.zoo import UnknownModel, load_zoo
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_zoo_file_is_consistent() -> None:
+    zoo = load_zoo()
+    for name in zoo.default_variants:
+        assert name in zoo.variants
+    for members in zoo.sets.values():
+        for m in members:
+            assert m in zoo.models
+    assert zoo.model("tinybert-4").input_hints()["input_ids"] == {"kind": "token_ids", "high": 30522}
+
+
+def test_unknown_model_is_a_clear_error() -> None:
+    with pytest.raises(UnknownModel) as err:
+        load_zoo().expand(["mobilebret"])
+    assert "mobilebret" in str(err.value) and "mobilebert" in str(err.value)
+    proc = subprocess.run([sys.executable, "-m", "models", "build", "--models", "mobilebret"], cwd=str(REPO),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown model 'mobilebret'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_second_build_is_a_cache_hit(zoo_default) -> None:
+    assert {a.status for a in zoo_default.values()} == {"built"}
+    again = build_all(["default"], log=lambda s: None)
+    assert all(a.cached for a in again)
+    assert [a.sha256 for a in again] == [zoo_default[a.variant].sha256 for a in again]
+    tiny = zoo_default["onnx-fp32"]
+    assert 14.0e6 < tiny.params < 14.7e6  # TinyBERT-4 without pooler: 14.35 M
+    assert zoo_default["onnx-int8-dynamic"].file_bytes < tiny.file_bytes / 3
+
+
+def test_failed_conversion_is_recorded_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A converter that raises leaves a failed record with its error, reused on the next build."""
+    import models.convert as convert
+
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path))
+
+    def broken(built, out):
+        raise RuntimeError("converter says: op Foo is not supported")
+
+    monkeypatch.setitem(convert.RECIPES, "boom", ("tests.models.test_build", "_boom", None))
+    globals()["_boom"] = broken
+    zoo = load_zoo()
+    zoo.variants["tflite-boom"] = type(zoo.variants["tflite-fp32"])("tflite-boom", "tflite", "litert", "boom")
+    from models.build import build_artifact
+
+    class FakeBuilds:  # no torch model is needed to see the failure path
+        def get(self, entry):
+            return object()
+
+    art = build_artifact(zoo, zoo.model("tinybert-4"), zoo.variants["tflite-boom"], builds=FakeBuilds())
+    assert art.status == "failed" and "op Foo is not supported" in art.error
+    again = build_artifact(zoo, zoo.model("tinybert-4"), zoo.variants["tflite-boom"], builds=FakeBuilds())
+    assert again.cached and again.status == "failed"
