@@ -24,6 +24,16 @@ class MeasureSpec:
     seed: int = 0
     pin_cores: Optional[List[int]] = None
     seq_len: int = 128
+    #: Sensor sampling rate (capped per sensor at its practical maximum); 0 turns sampling off.
+    sample_rate_hz: float = 50.0
+    #: Sensor sources to try (default: all); ``sensor_paths`` moves sysfs roots (containers, chroots).
+    sensors: Optional[List[str]] = None
+    sensor_paths: Dict[str, str] = field(default_factory=dict)
+    #: Idle baseline just before the window (s), taken only where a power sensor exists.
+    idle_s: float = 2.0
+    #: The window is stretched so the power sensor yields at least this many samples in it.
+    energy_min_samples: int = 100
+    temp_limit_c: float = 85.0
 
 
 @dataclass
@@ -35,6 +45,8 @@ class ModelSpec:
     variant: str = ""
     input_hints: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     input_shapes: Dict[str, List[int]] = field(default_factory=dict)
+    #: Operations (2 x MACs) per inference, from the host's model analysis, for GOPS/W.
+    flops: Optional[float] = None
 
 
 @dataclass

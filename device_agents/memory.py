@@ -87,3 +87,26 @@ class MemoryTracker:
                                          if peak is not None and self.baseline_rss_bytes is not None else None),
             "phases": self.phases,
         }
+
+
+def platform_memory() -> Dict[str, Any]:
+    """Platform figures beside RSS: Jetson's shared CPU/GPU memory (NvMapMemUsed), Android's PSS."""
+    out: Dict[str, Any] = {}
+    meminfo = read_kv("/proc/meminfo")
+    nvmap = kib_field_bytes(meminfo, "NvMapMemUsed")
+    if nvmap is not None:
+        out["jetson_nvmap_used_bytes"] = nvmap
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("dumpsys") and os.path.isdir("/system"):
+        try:
+            text = subprocess.run(["dumpsys", "meminfo", str(os.getpid())], capture_output=True, text=True,
+                                  timeout=10).stdout
+            from .sensors.android import parse_meminfo
+
+            out["android_total_pss_bytes"] = parse_meminfo(text)["total_pss_bytes"]
+        except (OSError, subprocess.SubprocessError) as exc:
+            out["android_total_pss_reason"] = str(exc)
+    return out

@@ -7,9 +7,11 @@ input generation, inference).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import os
+import time
 import traceback
 from typing import Any, Dict, List, Optional
 
@@ -17,10 +19,11 @@ from . import AGENT_VERSION, SCHEMA_VERSION
 from .inputs import InputGenerationError, generate_inputs
 from .job import BadJob, Job
 from .measure import time_call_ms, timed_window, warm_up
-from .memory import MemoryTracker
+from .memory import MemoryTracker, platform_memory
 from .probe import probe
 from .runtimes import runtime_class
 from .runtimes.base import BadOption, ModelLoadError, RuntimeUnavailable
+from .telemetry import JobTelemetry
 
 TIMED_CALL = {
     "onnxruntime": "InferenceSession.run(None, feeds) on prepared numpy inputs",
@@ -107,6 +110,18 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
                             % (path, actual[:12], job.model.sha256[:12]))
     result["pinning"] = _pin(job.measure.pin_cores)
 
+    spec = job.measure
+    telemetry = JobTelemetry(spec.sample_rate_hz, spec.sensors, spec.sensor_paths, spec.temp_limit_c,
+                             spec.energy_min_samples)
+    result["sampler"] = telemetry.describe()
+    telemetry.start()
+    try:
+        _measure(job, runtime, path, telemetry, result)
+    finally:
+        telemetry.stop()
+
+
+def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result: Dict[str, Any]) -> None:
     memory = MemoryTracker()
     memory.start()
     try:
@@ -132,7 +147,15 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
         first_ms = time_call_ms(runtime.run_once)
         memory.end_phase("first_inference")
         warm = warm_up(runtime.run_once, job.measure)
-        window = timed_window(runtime.run_once, job.measure)
+        telemetry.measure_idle(job.measure.idle_s)
+        spec = job.measure
+        need_s = telemetry.min_window_s()
+        if need_s > spec.min_seconds:
+            spec = dataclasses.replace(spec, min_seconds=need_s, max_seconds=max(spec.max_seconds, need_s * 1.5))
+            result.setdefault("warnings", []).append(
+                "timed window stretched to %.1f s so the %s sensor gives %d samples" % (
+                    need_s, telemetry.power.name if telemetry.power else "?", spec.energy_min_samples))
+        window = timed_window(runtime.run_once, spec)
         memory.end_phase("steady_state")
     except Exception as exc:  # the engine rejected the inputs or failed mid-run
         raise JobFailed("error", "inference", "%s: %s" % (type(exc).__name__, str(exc).strip()[:800]))
@@ -157,6 +180,15 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
     }
     result["latencies_ms"] = window["latencies_ms"]
     result["memory"] = memory.to_json()
+    result["memory"].update(platform_memory())
+    t0, t1 = window["window_start_s"], window["window_end_s"]
+    telemetry.stop()
+    result["power"] = telemetry.power_report(t0, t1, window["runs"], job.model.flops)
+    result["thermal"], result["throttle"] = telemetry.thermal_report(t0, t1)
+    result["timing"]["window_start_unix_s"] = time.time() - (time.perf_counter() - t0)
+    result["timing"]["window_end_unix_s"] = time.time() - (time.perf_counter() - t1)
+    offset = datetime.datetime.now().astimezone().utcoffset()
+    result["timing"]["utc_offset_s"] = offset.total_seconds() if offset is not None else 0.0
     result["status"] = "ok"
 
 
