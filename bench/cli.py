@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from .inventory import InventoryError, load_inventory, resolve_devices
 from .plan import ArtifactRef, PlannedJob, plan_jobs
+from .powerlog import PowerLogError
 from .store import RunStore, StoreError
 
 FORMAT_RUNTIME = {".onnx": ("onnx", "onnxruntime"), ".tflite": ("tflite", "litert")}
@@ -92,6 +93,8 @@ def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
                          "max_seconds": args.max_seconds, "seed": args.seed}
     if args.pin_cores:
         m["pin_cores"] = [int(c) for c in _split([args.pin_cores])]
+    if args.sample_rate is not None:
+        m["sample_rate_hz"] = args.sample_rate
     return m
 
 
@@ -108,9 +111,20 @@ def finish_run(store: RunStore, printer: Any = print) -> None:
     printer("report: %s" % paths["html"].resolve())
 
 
+def _attach_log(store: RunStore, log: str, kind: str) -> None:
+    from .powerlog import attach
+
+    for job, mj, reason in attach(store, Path(log), kind):
+        print("power log %s: %s" % (job, "%.3f mJ/inference" % mj if mj is not None else "no energy: %s" % reason))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner import Interrupted, run_plan
 
+    if args.power_log:
+        from .powerlog import check_kind
+
+        check_kind(args.power_log_kind or "")
     inventory = load_inventory()
     if args.resume:
         store = RunStore.open(args.resume)
@@ -143,6 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     remaining = [j.job_id for j in store.planned_jobs() if j.job_id not in set(store.finished_ids())]
     store.set_state("complete" if not remaining else "complete_with_errors", counts=counts)
+    if args.power_log:
+        _attach_log(store, args.power_log, args.power_log_kind)
     finish_run(store)
     if remaining:
         print("%d job(s) without a measurement (see report); retry them with: python -m bench run --resume %s"
@@ -204,6 +220,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report.tables import rows_for
 
     stores = [RunStore.open(r) for r in args.runs]
+    if args.power_log:
+        for s in stores:
+            _attach_log(s, args.power_log, args.power_log_kind or "")
     if len(stores) == 1 and not args.out:
         out = stores[0].root
         stores[0].write_tables(rows_for(stores[0].results(), stores[0].run_id))
@@ -212,6 +231,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = render_report(stores, out)
     print("report: %s" % paths["html"].resolve())
     return 0
+
+
+def _power_log_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--power-log", metavar="FILE", help="a power log captured on the device during the run "
+                   "(e.g. tegrastats --logfile); energy per job is computed from it by timestamps")
+    p.add_argument("--power-log-kind", metavar="KIND", help="tegrastats, powermetrics, macmon, um25c, …")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
     run.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
     run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: skip its finished jobs")
+    run.add_argument("--sample-rate", type=float, help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
+    _power_log_args(run)
     run.set_defaults(func=cmd_run)
     dev = sub.add_parser("devices", help="each device: reachable? python? runtimes?")
     dev.set_defaults(func=cmd_devices)
@@ -245,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-render the report of one or more runs (merged)")
     rep.add_argument("runs", nargs="+", help="run ids or run directories")
     rep.add_argument("--out", help="output folder (default: the run's folder, or results/report-<ids>)")
+    _power_log_args(rep)
     rep.set_defaults(func=cmd_report)
     return parser
 
@@ -257,7 +285,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (InventoryError, StoreError, UsageError) as exc:
+    except (InventoryError, StoreError, UsageError, PowerLogError) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
     except KeyError as exc:  # unknown model/variant names from the zoo

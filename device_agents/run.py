@@ -31,6 +31,10 @@ TIMED_CALL = {
 }
 
 
+#: Run cap while the window is stretched for energy (time, not count, must end such a window).
+STRETCHED_MAX_RUNS = 1000000
+
+
 class JobFailed(Exception):
     def __init__(self, status: str, error_type: str, message: str) -> None:
         super().__init__(message)
@@ -151,7 +155,8 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
         spec = job.measure
         need_s = telemetry.min_window_s()
         if need_s > spec.min_seconds:
-            spec = dataclasses.replace(spec, min_seconds=need_s, max_seconds=max(spec.max_seconds, need_s * 1.5))
+            spec = dataclasses.replace(spec, min_seconds=need_s, max_seconds=max(spec.max_seconds, need_s * 1.5),
+                                       max_runs=max(spec.max_runs, STRETCHED_MAX_RUNS))
             result.setdefault("warnings", []).append(
                 "timed window stretched to %.1f s so the %s sensor gives %d samples" % (
                     need_s, telemetry.power.name if telemetry.power else "?", spec.energy_min_samples))
@@ -185,8 +190,9 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
     telemetry.stop()
     result["power"] = telemetry.power_report(t0, t1, window["runs"], job.model.flops)
     result["thermal"], result["throttle"] = telemetry.thermal_report(t0, t1)
-    result["timing"]["window_start_unix_s"] = time.time() - (time.perf_counter() - t0)
-    result["timing"]["window_end_unix_s"] = time.time() - (time.perf_counter() - t1)
+    anchor = time.time() - time.perf_counter()  # one anchor: both edges keep the window's exact length
+    result["timing"]["window_start_unix_s"] = t0 + anchor
+    result["timing"]["window_end_unix_s"] = t1 + anchor
     offset = datetime.datetime.now().astimezone().utcoffset()
     result["timing"]["utc_offset_s"] = offset.total_seconds() if offset is not None else 0.0
     result["status"] = "ok"

@@ -18,6 +18,12 @@ TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
                  ("model_file_mb", "file MB")]
 
+ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
+                  ("energy_per_inference_mj", "energy/inf mJ"), ("energy_idle_sub_mj", "idle-sub mJ"),
+                  ("avg_power_mw", "avg power mW"), ("inferences_per_j", "inf/J"), ("power_sensor", "sensor"),
+                  ("power_boundary", "boundary"), ("throttled", "throttled"), ("throttle_evidence", "evidence"),
+                  ("power_reason", "why no energy")]
+
 DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_model", "CPU"),
                 ("board_model", "board"), ("cpu_cores_logical", "logical cores"),
                 ("memory_total_bytes", "memory bytes"), ("cpu_governor", "governor"),
@@ -30,7 +36,10 @@ METHOD = (
     "inference, a warm-up runs, then the timed window runs until both the minimum run count and the minimum "
     "time are met. Every raw latency is kept (samples.csv). Percentiles interpolate linearly between order "
     "statistics; the median's 95% CI is a percentile bootstrap (2000 resamples). Peak memory is the agent "
-    "process's peak RSS over its RSS just before the model load (VmHWM, reset per phase)."
+    "process's peak RSS over its RSS just before the model load (VmHWM, reset per phase). Energy comes from "
+    "the device's own sensor, sampled beside the run on the agent's monotonic clock: a cumulative counter "
+    "differenced at the window edges, or power samples integrated (trapezoid); the idle baseline is taken just "
+    "before the window. Where a device has no sensor the energy fields are empty and the reason is given."
 )
 
 
@@ -94,6 +103,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         md += ["- `%s` %s/%s/%s on %s: **%s** — %s" % (r["status"], r["model"], r["variant"], r["runtime"],
                                                        r["device"], r["status"], r["note"]) for r in problems]
         md.append("")
+    measured = [r for r in rows if r["status"] == "ok"]
+    md += ["## Energy and thermal state", "", _md_table(measured, ENERGY_COLUMNS), ""]
     md += ["## Latency distributions", ""]
     md += ["![%s](%s)" % (title, p.relative_to(out_dir).as_posix()) for title, p in plot_paths]
     md += ["", "## Device states", ""]
@@ -117,9 +128,10 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;
 font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}
 td:nth-child(-n+4){text-align:left}tr.bad td{background:#fff3f0}img{max-width:100%%}</style></head><body>
-<h1>edgebench report</h1><p>Runs: %s</p><h2>Comparison</h2>%s%s<h2>Latency distributions</h2>%s
+<h1>edgebench report</h1><p>Runs: %s</p><h2>Comparison</h2>%s%s<h2>Energy and thermal state</h2>%s<h2>Latency distributions</h2>%s
 <h2>Device states</h2>%s<h2>Method</h2><p>%s</p></body></html>""" % (
-        html.escape(run_ids), _html_table(rows, TABLE_COLUMNS), problem_html, "".join(imgs),
+        html.escape(run_ids), _html_table(rows, TABLE_COLUMNS), problem_html,
+        _html_table([r for r in rows if r["status"] == "ok"], ENERGY_COLUMNS), "".join(imgs),
         _html_table(state_rows, [("device", "device")] + DEVICE_FACTS), html.escape(METHOD))
     html_path = out_dir / "report.html"
     html_path.write_text(page)

@@ -172,7 +172,8 @@ def test_report_rerenders_and_merges_runs(tmp_path: Path, tiny_onnx: Path) -> No
     assert proc.returncode == 0, proc.stderr
     merged = tmp_path / "results" / ("report-" + "+".join(runs))
     md = (merged / "report.md").read_text()
-    assert md.count("| local | tiny |") == 2
+    comparison = md.split("## Comparison")[1].split("##")[0]
+    assert comparison.count("| local | tiny |") == 2
     proc = bench(["report", "no-such-run"])
     assert proc.returncode == 2 and "no run 'no-such-run'" in proc.stderr
 
