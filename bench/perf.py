@@ -44,8 +44,7 @@ def _tiny_onnx(directory: Path) -> ArtifactRef:
                        file_bytes=path.stat().st_size)
 
 
-def main(rounds: int = 3) -> int:
-    work = Path(tempfile.mkdtemp(prefix="edgebench-perf-"))
+def harness_overhead(work: Path, rounds: int = 3) -> int:
     arts = [_tiny_onnx(work)] + [a for a in zoo_artifacts(["default"], ["onnx-fp32"]) if a.status == "built"]
     device = local_device()
     measure = {"min_runs": 200, "min_seconds": 2.0, "warmup_runs": 10}
@@ -84,6 +83,66 @@ def main(rounds: int = 3) -> int:
     print("A/ORT < 1 means ORT's profiler slows ORT itself; B/ORT compares the same calls, so B-ORT is the\n"
           "harness's timing overhead per inference.")
     return 0
+
+
+def _jetson_like_tree(root: Path) -> Dict[str, str]:
+    """A sysfs tree laid out like a Jetson's (3 INA3221 rails, 8 thermal zones, 6 cpufreq files), so the
+    sampler does the same file work it does on a board."""
+    def put(rel: str, value: str) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n")
+
+    hw = "i2c/ina3221/1-0040/hwmon/hwmon3/"
+    for k, name in enumerate(("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"), start=1):
+        put(hw + "in%d_label" % k, name)
+        put(hw + "in%d_input" % k, "5000")
+        put(hw + "curr%d_input" % k, "1000")
+    for z in range(8):
+        put("thermal/thermal_zone%d/type" % z, "zone%d" % z)
+        put("thermal/thermal_zone%d/temp" % z, "45000")
+    for c in range(6):
+        put("cpu/cpu%d/cpufreq/scaling_cur_freq" % c, "1479000")
+    return {"i2c_root": str(root / "i2c"), "thermal_root": str(root / "thermal"), "cpu_root": str(root / "cpu")}
+
+
+def sampler_overhead(work: Path, rounds: int = 3) -> int:
+    """p50 latency with the sampler off, at 10 Hz and at 100 Hz (same job otherwise), interleaved."""
+    arts = [a for a in zoo_artifacts(["default"], ["onnx-fp32"]) if a.status == "built"]
+    paths = _jetson_like_tree(work / "sys")
+    device = local_device()
+    p50: Dict[str, List[float]] = {}
+    for _ in range(rounds):
+        for label, rate in (("off", 0), ("10 Hz", 10), ("100 Hz", 100)):
+            measure = {"min_runs": 200, "min_seconds": 3.0, "warmup_runs": 10, "sample_rate_hz": rate, "idle_s": 0,
+                       "energy_min_samples": 1, "sensors": ["jetson_ina3221", "linux_thermal"], "sensor_paths": paths}
+            jobs = plan_jobs([device.name], arts, ["onnxruntime"], {"onnxruntime": {"threads": 2}}, measure, 300)
+            store = RunStore.create(jobs, ["bench.perf"], base=work / "results")
+            run_plan(store, jobs, {device.name: device}, printer=lambda s: None)
+            res = store.results()[0]
+            if res.get("status") != "ok":
+                print("perf: job failed: %s" % res.get("error"), file=sys.stderr)
+                return 1
+            p50.setdefault(label, []).append(res["stats"]["p50_ms"])
+    base = statistics.median(p50["off"])
+    print("\nsampler overhead on %s (2 threads; sensors: 3 INA3221 rails + 8 thermal zones + 6 cpufreq files; "
+          "%d interleaved rounds, medians)" % (arts[0].model, rounds))
+    print("%-8s %10s %8s   per-round p50 ms" % ("sampling", "p50 ms", "ratio"))
+    for label in ("off", "10 Hz", "100 Hz"):
+        m = statistics.median(p50[label])
+        print("%-8s %10.3f %8.3f   %s" % (label, m, m / base, ", ".join("%.3f" % v for v in p50[label])))
+    return 0
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="edgebench-perf-"))
+    which = sys.argv[1:] or ["harness", "sampler"]
+    rc = 0
+    if "harness" in which:
+        rc |= harness_overhead(work)
+    if "sampler" in which:
+        rc |= sampler_overhead(work)
+    return rc
 
 
 if __name__ == "__main__":
