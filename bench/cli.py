@@ -75,6 +75,16 @@ def _file_artifact(path_text: str) -> ArtifactRef:
             h.update(block)
     ref.sha256 = h.hexdigest()
     ref.file_bytes = path.stat().st_size
+    if fmt == "onnx":
+        from models.analyze import AnalyzeError
+        from models.stats import onnx_stats
+
+        try:
+            ref.stats = onnx_stats(path, ref.seq_len)
+            ref.stats["file_bytes"] = ref.file_bytes
+            ref.params = ref.stats.get("params")
+        except AnalyzeError:
+            pass  # the agent will report the unreadable model for this job
     return ref
 
 
@@ -85,7 +95,7 @@ def zoo_artifacts(models: List[str], variants: List[str]) -> List[ArtifactRef]:
     arts = build_all(models, variants or None, log=lambda s: print(s))
     return [ArtifactRef(model=a.model, variant=a.variant, format=a.format, runtime=a.runtime, path=a.path,
                         sha256=a.sha256, file_bytes=a.file_bytes, params=a.params, status=a.status,
-                        error=a.error, input_hints=a.input_hints, seq_len=a.seq_len) for a in arts]
+                        error=a.error, input_hints=a.input_hints, seq_len=a.seq_len, stats=a.stats) for a in arts]
 
 
 def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:

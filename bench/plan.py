@@ -24,6 +24,8 @@ class ArtifactRef:
     error: Optional[str] = None
     input_hints: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     seq_len: int = 128
+    #: Size and operation/byte counts (models.stats): params, macs, flops, weight_bytes, activation_bytes.
+    stats: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -101,7 +101,8 @@ class DeviceWorker:
             agent_job = {
                 "job_id": job.job_id,
                 "model": {"path": model_remote, "format": art.format, "sha256": art.sha256, "name": job.model,
-                          "variant": job.variant, "input_hints": art.input_hints},
+                          "variant": job.variant, "input_hints": art.input_hints,
+                          "flops": (art.stats or {}).get("flops")},
                 "runtime": {"name": job.runtime, "options": job.runtime_options},
                 "measure": job.measure,
             }

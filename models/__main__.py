@@ -25,8 +25,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_build.add_argument("--models", action="append", help="model or set names, comma separated (default: default)")
     p_build.add_argument("--variants", action="append", help="variant names, comma separated")
     p_build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p_an = sub.add_parser("analyze", help="MACs, FLOPs and bytes of any ONNX file, per operator")
+    p_an.add_argument("file")
+    p_an.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p_an.add_argument("--per-op", action="store_true", help="include per-operator-type and per-node counts")
+    p_an.add_argument("--seq-len", type=int, default=128, help="value for dynamic non-batch dimensions")
     args = parser.parse_args(argv)
 
+    if args.command == "analyze":
+        import json
+
+        from .analyze import AnalyzeError, analyze_file
+
+        try:
+            counts = analyze_file(args.file, seq_len=args.seq_len)
+        except AnalyzeError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
+        out = counts.to_json(per_node=args.per_op)
+        if not args.per_op:
+            out.pop("per_op_type")
+        if args.json:
+            print(json.dumps(out, sort_keys=True))
+        else:
+            for k in ("params", "macs", "flops", "weight_bytes", "activation_bytes"):
+                print("%-17s %15s" % (k, format(out[k], ",")))
+            print("unknown_ops       %s" % (", ".join(out["unknown_ops"]) or "none"))
+        return 0
     zoo = load_zoo()
     if args.command == "list":
         for name, m in zoo.models.items():

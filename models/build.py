@@ -36,6 +36,7 @@ class Artifact:
     cached: bool = False
     input_hints: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     seq_len: int = 128
+    stats: Dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
@@ -144,4 +145,19 @@ def build_all(names: List[str], variants: Optional[List[str]] = None, force: boo
     for entry in entries:
         for variant in chosen:
             out.append(build_artifact(zoo, entry, variant, force=force, builds=builds, log=log))
+        add_stats(zoo, entry, [a for a in out if a.model == entry.name], builds, log)
     return out
+
+
+def add_stats(zoo: Zoo, entry: ModelEntry, arts: List[Artifact], builds: _Builds,
+              log: Callable[[str], None]) -> None:
+    """Attach stats.json (size, params, MACs/FLOPs, bytes) to each built artifact of one model."""
+    from .stats import load_or_make
+
+    reference: Optional[Path] = None
+    if any(a.status == "built" and a.format != "onnx" for a in arts):
+        ref = build_artifact(zoo, entry, zoo.variant("onnx-fp32"), builds=builds, log=log)
+        reference = Path(ref.path) if ref.status == "built" and ref.path else None
+    for a in arts:
+        if a.status == "built" and a.path:
+            a.stats = load_or_make(Path(a.path).parent, Path(a.path), a.format, a.seq_len, reference)
