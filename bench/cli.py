@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = RunStore.create(todo, sys.argv)
         print("run %s: %d job(s) on %s → %s" % (store.run_id, len(todo), ", ".join(device_names), store.root))
     try:
-        counts = run_plan(store, todo, devices)
+        counts = run_plan(store, todo, devices, ceilings=args.ceilings)
     except Interrupted:
         finished = len(store.finished_ids())
         store.set_state("interrupted")
@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
     run.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
     run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: skip its finished jobs")
+    run.add_argument("--ceilings", choices=("measure", "remeasure", "skip"), default="measure",
+                     help="device ceilings for the roofline: measure once per device and agent version (cached), "
+                     "remeasure, or skip")
     run.add_argument("--sample-rate", type=float, help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
     _power_log_args(run)
     run.set_defaults(func=cmd_run)

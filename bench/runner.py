@@ -44,7 +44,9 @@ def _signal_name(rc: int) -> str:
 class DeviceWorker:
     """Runs one device's jobs in order over one transport."""
 
-    def __init__(self, device: Device, store: RunStore, printer: Printer, counter: "Counter") -> None:
+    def __init__(self, device: Device, store: RunStore, printer: Printer, counter: "Counter",
+                 ceilings: str = "measure") -> None:
+        self.ceilings = ceilings  # measure (cached) | remeasure | skip
         self.device = device
         self.store = store
         self.printer = printer
@@ -53,8 +55,25 @@ class DeviceWorker:
         self.agent_dir: Optional[str] = None
         self.stop = threading.Event()
 
+    def measure_ceilings(self) -> None:
+        """Device ceilings for the roofline, stored with the run; a failure is recorded, not fatal."""
+        from .ceilings import CeilingsError, measure
+
+        target = self.store.root / "ceilings" / ("%s.json" % self.device.name)
+        if self.ceilings == "skip" or target.exists():
+            return
+        try:
+            data = measure(self.device, self.connect(), remeasure=self.ceilings == "remeasure", log=self.printer)
+        except (CeilingsError, TransportError) as exc:
+            data = {"device_name": self.device.name, "error": str(exc)}
+            self.printer("ceilings: %s" % exc)
+        data["datasheet_name"] = self.device.options.get("datasheet")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(data, indent=1, sort_keys=True))
+
     def run(self, jobs: List[PlannedJob]) -> None:
         try:
+            self.measure_ceilings()
             for job in jobs:
                 if self.stop.is_set():
                     return
@@ -177,7 +196,7 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
 
 
 def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device],
-             printer: Printer = print) -> Dict[str, int]:
+             printer: Printer = print, ceilings: str = "skip") -> Dict[str, int]:
     """Run ``jobs`` (already filtered for resume) and store each result as it finishes."""
     by_device: Dict[str, List[PlannedJob]] = {}
     for job in jobs:
@@ -190,7 +209,7 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
             sys.stdout.flush()
 
     counter = Counter(len(jobs))
-    workers = {name: DeviceWorker(devices[name], store, say, counter) for name in by_device}
+    workers = {name: DeviceWorker(devices[name], store, say, counter, ceilings) for name in by_device}
     pool = ThreadPoolExecutor(max_workers=max(1, len(workers)))
     futures: List[Future] = [pool.submit(workers[name].run, js) for name, js in by_device.items()]
     try:

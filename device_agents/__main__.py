@@ -18,6 +18,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_run = sub.add_parser("run", help="run one measurement job and write one result JSON")
     p_run.add_argument("job", help="job JSON file ('-' for standard input)")
     p_run.add_argument("--out", help="result file (default: standard output)")
+    p_mb = sub.add_parser("microbench", help="measure the device's compute and memory-bandwidth ceilings")
+    p_mb.add_argument("job", help="microbenchmark job JSON ('-' for standard input)")
+    p_mb.add_argument("--out", help="result file (default: standard output)")
     args = parser.parse_args(argv)
 
     if args.command == "probe":
@@ -38,6 +41,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         result = run_job(data)
         write_json(result, args.out)
+        return 0
+    if args.command == "microbench":
+        from .microbench import run_microbench
+
+        write_json(run_microbench(read_json(args.job)), args.out)
         return 0
     parser.print_help(sys.stderr)
     return 2

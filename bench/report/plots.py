@@ -41,3 +41,177 @@ def latency_distribution(results: List[Dict[str, Any]], device: str, out: Path) 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _label(p: Dict[str, Any]) -> str:
+    return "%s · %s · %s" % (p["model"], p["variant"], p["runtime"])
+
+
+def _save(fig: Any, out: Path) -> Path:
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any], datasheet: Any,
+             out: Path) -> Path:
+    """Log-log roofline: measured ceilings solid, datasheet ceilings dashed, one labelled point per job."""
+    fig, ax = plt.subplots(figsize=(9, 6))
+    bw = measured.get("bandwidth_gbps")
+    peaks = measured.get("peaks") or {}
+    ais = [p["arithmetic_intensity"] for p in points] or [1.0]
+    lo = min(min(ais) / 4, 0.1)
+    hi = max(max(ais) * 4, 1000.0)
+    colours = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
+    widths = {"onnxruntime": 2.2, "litert": 1.2}
+    top = max([e["gops"] for e in peaks.values()] or [1.0])
+    if bw:
+        ax.plot([lo, top / bw], [lo * bw, top], color="dimgray", lw=2,
+                label="measured bandwidth %.1f GB/s (STREAM triad)" % bw)
+    for key, entry in sorted(peaks.items()):
+        peak = entry["gops"]
+        prec = entry["precision"]
+        start = peak / bw if bw else lo
+        ax.plot([start, hi], [peak, peak], color=colours.get(prec, "k"), lw=widths.get(entry["runtime"], 1.5),
+                label="measured %s %s: %.0f G%s/s" % (entry["runtime"], prec, peak, "OP" if prec == "int8" else "FLOP"))
+    if datasheet:
+        dbw = datasheet.get("bandwidth_gbps")
+        for prec in ("fp32", "fp16", "int8"):
+            peak = datasheet.get(prec)
+            if not peak:
+                continue
+            c = colours[prec]
+            if dbw:
+                ridge = peak / dbw
+                ax.plot([lo, ridge, hi], [lo * dbw, peak, peak], color=c, lw=1.2, ls="--",
+                        label="datasheet %s %.0f (%s)" % (prec, peak, datasheet.get("unit", "")[:28]))
+    markers = {"onnxruntime": "o", "litert": "s"}
+    for p in points:
+        ax.scatter(p["arithmetic_intensity"], p["attained_gops"], s=40, zorder=5,
+                   color=colours.get(p["precision"], "k"), marker=markers.get(p["runtime"], "^"),
+                   edgecolors="black", linewidths=0.5)
+        ax.annotate(_label(p) + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else ""),
+                    (p["arithmetic_intensity"], p["attained_gops"]), fontsize=7, xytext=(5, -3),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of weights + activations)")
+    ax.set_ylabel("attained GFLOP/s (GOP/s for int8)")
+    ax.set_title("Roofline on %s — solid: measured ceilings; %s; %% = efficiency vs roof" % (
+        device, "dashed: datasheet" if datasheet else "no datasheet entry for this device"), fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    if not points:
+        ax.text(0.5, 0.5, "no job with FLOP/byte counts to place", ha="center", transform=ax.transAxes)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, out)
+
+
+def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -> Path:
+    """Attained bandwidth and roofline efficiency against model parameters."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    usable = [p for p in points if p.get("params")]
+    for p in usable:
+        ax1.scatter(p["params"] / 1e6, p["attained_gbps"], s=30)
+        ax1.annotate(_label(p), (p["params"] / 1e6, p["attained_gbps"]), fontsize=6, xytext=(3, 3),
+                     textcoords="offset points")
+        if p.get("efficiency") is not None:
+            ax2.scatter(p["params"] / 1e6, 100 * p["efficiency"], s=30)
+            ax2.annotate(_label(p), (p["params"] / 1e6, 100 * p["efficiency"]), fontsize=6, xytext=(3, 3),
+                         textcoords="offset points")
+    if usable and usable[0].get("bandwidth_gbps"):
+        ax1.axhline(usable[0]["bandwidth_gbps"], color="gray", ls="-", lw=1, label="measured STREAM triad")
+        ax1.legend(fontsize=7)
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xlabel("model parameters (millions, log)")
+        ax.grid(True, which="both", alpha=0.25)
+        ax.axvspan(15, 40, color="tab:orange", alpha=0.08)
+    ax1.set_ylabel("attained bandwidth (GB/s): bytes / p50")
+    ax2.set_ylabel("efficiency vs roofline (%)")
+    ax1.set_title("Memory traffic on %s (shaded: 15–40 M params)" % device, fontsize=10)
+    ax2.set_title("How close to the roof each model runs", fontsize=10)
+    if not usable:
+        ax1.text(0.5, 0.5, "no job with parameter counts", ha="center", transform=ax1.transAxes)
+    return _save(fig, out)
+
+
+def pareto_front(points: List[tuple]) -> List[tuple]:
+    """Points (x, y) not dominated by another with both x and y smaller or equal."""
+    front = []
+    for x, y in sorted(points):
+        if not front or y < front[-1][1]:
+            front.append((x, y))
+    return front
+
+
+def energy_efficiency(device: str, points: List[Dict[str, Any]], reason: str, out: Path) -> Path:
+    """Energy per inference against latency, with the Pareto front; says why when there is no energy."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    usable = [p for p in points if p.get("energy_mj") is not None]
+    for p in usable:
+        ax.scatter(p["p50_ms"], p["energy_mj"], s=35)
+        ax.annotate(_label(p), (p["p50_ms"], p["energy_mj"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    front = pareto_front([(p["p50_ms"], p["energy_mj"]) for p in usable])
+    if len(front) > 1:
+        ax.plot([x for x, _ in front], [y for _, y in front], color="tab:red", lw=1.5, label="Pareto front")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("p50 latency (ms)")
+    ax.set_ylabel("energy per inference (mJ)")
+    ax.set_title("Energy efficiency on %s" % device, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if not usable:
+        ax.text(0.5, 0.5, "No energy measured on this device:\n" + _wrap(reason, 70), ha="center", va="center",
+                transform=ax.transAxes, fontsize=9, color="dimgray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, out)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text or "", width)[:6])
+
+
+def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
+    """Speed-up over each model's FP32 ONNX Runtime baseline, per device, grouped by model."""
+    usable = [r for r in rows if r.get("speedup") is not None]
+    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.35 * max(1, len(usable))))
+    labels = ["%s · %s · %s · %s" % (r["device"], r["model"], r["variant"], r["runtime"]) for r in usable]
+    values = [r["speedup"] for r in usable]
+    colours = ["tab:gray" if abs(v - 1.0) < 1e-9 else ("tab:green" if v > 1 else "tab:red") for v in values]
+    ax.barh(range(len(values)), values, color=colours)
+    for i, r in enumerate(usable):
+        fid = r.get("fidelity_cosine")
+        ax.text(values[i], i, "  %.2fx%s" % (values[i], "  cos %.3f" % fid if fid is not None else ""),
+                va="center", fontsize=7)
+    ax.set_yticks(range(len(values)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_xlabel("speed-up of p50 latency over the model's onnx-fp32 / onnxruntime run on the same device")
+    ax.set_title("Framework and precision comparison", fontsize=10)
+    if values:
+        ax.set_xlim(0, max(values) * 1.35)
+    else:
+        ax.text(0.5, 0.5, "no FP32 ONNX Runtime baseline in these runs", ha="center", transform=ax.transAxes)
+    return _save(fig, out)
+
+
+def working_set_sweep(device: str, sweep: List[Dict[str, Any]], llc_bytes: Any, out: Path) -> Path:
+    """Single-thread bandwidth against working-set size: the cache levels show as steps."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    xs = [s["working_set_bytes"] / 1024 for s in sweep]
+    ax.plot(xs, [s["gbps"] for s in sweep], marker="o", ms=3)
+    if llc_bytes:
+        ax.axvline(llc_bytes / 1024, color="gray", ls="--", lw=1, label="last-level cache %.0f KiB" % (llc_bytes / 1024))
+        ax.legend(fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("working set (KiB, three arrays)")
+    ax.set_ylabel("GB/s (c = a + b, one thread)")
+    ax.set_title("Working-set sweep on %s (smallest sizes are limited by per-call overhead)" % device, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, out)

@@ -1,12 +1,19 @@
-"""report.md and a self-contained report.html (plots embedded as base64 PNG) for one or more runs."""
+"""report.md and a self-contained report.html (plots embedded as base64 PNG) for one or more runs.
+
+Sections: comparison table, jobs without a measurement, framework comparison, roofline, bandwidth
+bottleneck, energy efficiency, energy and thermal table, latency distributions, device ceilings,
+device states, method.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from ..analysis import compare
 from ..store import RunStore
 from . import plots
 from .tables import fmt, rows_for
@@ -17,13 +24,18 @@ TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"
                  ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("mean_ms", "mean ms"), ("cv", "CV"),
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
                  ("model_file_mb", "file MB")]
-
 ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                   ("energy_per_inference_mj", "energy/inf mJ"), ("energy_idle_sub_mj", "idle-sub mJ"),
                   ("avg_power_mw", "avg power mW"), ("inferences_per_j", "inf/J"), ("power_sensor", "sensor"),
                   ("power_boundary", "boundary"), ("throttled", "throttled"), ("throttle_evidence", "evidence"),
                   ("power_reason", "why no energy")]
-
+COMPARISON_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
+                      ("p50_ms", "p50 ms"), ("baseline_p50_ms", "fp32 ORT p50 ms"), ("speedup", "speed-up"),
+                      ("fidelity_cosine", "fidelity (cosine)")]
+ROOFLINE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
+                    ("gflop", "GFLOP/inf"), ("mbytes", "MB moved/inf"), ("arithmetic_intensity", "AI FLOP/B"),
+                    ("attained_gops", "attained G/s"), ("attained_gbps", "attained GB/s"), ("roof_gops", "roof G/s"),
+                    ("bound", "bound"), ("efficiency_pct", "efficiency %")]
 DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_model", "CPU"),
                 ("board_model", "board"), ("cpu_cores_logical", "logical cores"),
                 ("memory_total_bytes", "memory bytes"), ("cpu_governor", "governor"),
@@ -39,27 +51,20 @@ METHOD = (
     "process's peak RSS over its RSS just before the model load (VmHWM, reset per phase). Energy comes from "
     "the device's own sensor, sampled beside the run on the agent's monotonic clock: a cumulative counter "
     "differenced at the window edges, or power samples integrated (trapezoid); the idle baseline is taken just "
-    "before the window. Where a device has no sensor the energy fields are empty and the reason is given."
+    "before the window. Where a device has no sensor the energy fields are empty and the reason is given. "
+    "Roofline: FLOPs and bytes (weights + activations read and written) per inference come from the model's "
+    "ONNX graph; attained = FLOPs / p50; ceilings are measured on the device (a large matrix product through "
+    "each runtime per precision, best of 10; STREAM triad bandwidth with arrays >= 4x the last-level cache); "
+    "efficiency = attained / min(peak, AI x bandwidth)."
 )
 
 
-def _collect(stores: List[RunStore]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-    results: List[Dict[str, Any]] = []
-    for s in stores:
-        for r in s.results():
-            r = dict(r)
-            r["run_id"] = s.run_id
-            results.append(r)
-    return results, rows_for(results)
-
-
-def _device_states(results: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    states: Dict[str, Dict[str, Any]] = {}
-    for r in results:
-        facts = r.get("device")
-        if isinstance(facts, dict) and r.get("device_name") not in states:
-            states[r["device_name"]] = facts
-    return states
+@dataclass
+class Section:
+    title: str
+    md: List[str] = field(default_factory=list)
+    html: List[str] = field(default_factory=list)
+    images: List[Tuple[str, Path]] = field(default_factory=list)
 
 
 def _md_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
@@ -78,61 +83,135 @@ def _html_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
     return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(body))
 
 
+def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple]) -> None:
+    section.md += [_md_table(rows, columns), ""]
+    section.html.append(_html_table(rows, columns))
+
+
+def _text(section: Section, text: str) -> None:
+    section.md += [text, ""]
+    section.html.append("<p>%s</p>" % html.escape(text))
+
+
 def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
-    """Write report.md, report.html, summary.csv and plots/*.png into ``out_dir``; returns their paths."""
+    """Write report.md, report.html and plots/*.png into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    results, rows = _collect(stores)
+    results: List[Dict[str, Any]] = []
+    for s in stores:
+        for r in s.results():
+            results.append(dict(r, run_id=s.run_id))
+    rows = rows_for(results)
     devices: List[str] = []
     for r in rows:
         if r["device"] not in devices:
             devices.append(r["device"])
-    plot_paths: List[Tuple[str, Path]] = []
-    for device in devices:
-        path = plots.latency_distribution([r for r in results if r.get("device_name") == device], device,
-                                          out_dir / "plots" / ("latency_%s.png" % device))
-        plot_paths.append(("Latency distribution — %s" % device, path))
-    states = _device_states(results)
-    problems = [r for r in rows if r["status"] != "ok"]
-    run_ids = ", ".join(s.run_id for s in stores)
+    ceilings = compare.load_ceilings([s.root for s in stores])
+    plot_dir = out_dir / "plots"
+    sections: List[Section] = []
 
-    # Markdown
-    md = ["# edgebench report", "", "Runs: %s" % run_ids, "", "## Comparison", "",
-          _md_table(rows, TABLE_COLUMNS), ""]
+    sec = Section("Comparison")
+    _table(sec, rows, TABLE_COLUMNS)
+    sections.append(sec)
+    problems = [r for r in rows if r["status"] != "ok"]
     if problems:
-        md += ["## Jobs without a measurement", ""]
-        md += ["- `%s` %s/%s/%s on %s: **%s** — %s" % (r["status"], r["model"], r["variant"], r["runtime"],
-                                                       r["device"], r["status"], r["note"]) for r in problems]
-        md.append("")
-    measured = [r for r in rows if r["status"] == "ok"]
-    md += ["## Energy and thermal state", "", _md_table(measured, ENERGY_COLUMNS), ""]
-    md += ["## Latency distributions", ""]
-    md += ["![%s](%s)" % (title, p.relative_to(out_dir).as_posix()) for title, p in plot_paths]
-    md += ["", "## Device states", ""]
-    state_rows = [dict({"device": d}, **{k: facts.get(k) for k, _ in DEVICE_FACTS}) for d, facts in states.items()]
-    md += [_md_table(state_rows, [("device", "device")] + DEVICE_FACTS), "", "## Method", "", METHOD, ""]
+        sec = Section("Jobs without a measurement")
+        for r in problems:
+            _text(sec, "%s / %s / %s on %s: %s — %s" % (r["model"], r["variant"], r["runtime"], r["device"],
+                                                         r["status"], r["note"]))
+        sections.append(sec)
+
+    comp = compare.comparison_rows(rows, results)
+    sec = Section("Framework comparison")
+    _text(sec, "Speed-up of p50 latency over the same model's onnx-fp32 on ONNX Runtime on the same device; "
+               "fidelity is the cosine similarity of outputs to the FP32 PyTorch reference where measured.")
+    _table(sec, comp, COMPARISON_COLUMNS)
+    sec.images.append(("Framework comparison", plots.framework_comparison(comp, plot_dir / "comparison.png")))
+    sections.append(sec)
+
+    roof = Section("Roofline")
+    bw_sec = Section("Bandwidth bottleneck")
+    energy = Section("Energy efficiency")
+    ceil_sec = Section("Device ceilings")
+    roof_rows: List[Dict[str, Any]] = []
+    for device in devices:
+        dev_results = [r for r in results if r.get("device_name") == device]
+        measured, sheet, note = compare.device_ceilings(ceilings.get(device))
+        points = compare.roofline_points(dev_results, measured)
+        for p in points:
+            roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6,
+                                  efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None))
+        roof.images.append(("Roofline — %s" % device,
+                            plots.roofline(device, points, measured, sheet, plot_dir / ("roofline_%s.png" % device))))
+        bw_sec.images.append(("Bandwidth bottleneck — %s" % device,
+                              plots.bandwidth_bottleneck(device, points, plot_dir / ("bandwidth_%s.png" % device))))
+        epoints, reason = compare.energy_points(dev_results)
+        energy.images.append(("Energy efficiency — %s" % device,
+                              plots.energy_efficiency(device, epoints, reason, plot_dir / ("energy_%s.png" % device))))
+        if not epoints:
+            _text(energy, "%s: no energy per inference — %s" % (device, reason))
+        c = ceilings.get(device) or {}
+        crow = [{"device": device, "what": "%s %s" % (k, v.get("runtime")), "value": v.get("gops"),
+                 "unit": "GOP/s" if k == "int8" else "GFLOP/s", "method": v.get("method")}
+                for k, v in sorted(measured["peaks"].items())]
+        bw = c.get("bandwidth") or {}
+        for kernel in ("copy", "scale", "add", "triad"):
+            if bw.get("%s_gbps" % kernel):
+                crow.append({"device": device, "what": "STREAM %s" % kernel, "value": bw["%s_gbps" % kernel],
+                             "unit": "GB/s", "method": bw.get("method")})
+        for item in c.get("compute") or []:
+            if item.get("gops") is None:
+                crow.append({"device": device, "what": "%s %s" % (item.get("precision"), item.get("runtime")),
+                             "value": None, "unit": "", "method": item.get("reason")})
+        _text(ceil_sec, "%s — %s" % (device, note))
+        if crow:
+            _table(ceil_sec, crow, [("device", "device"), ("what", "ceiling"), ("value", "measured"), ("unit", "unit"),
+                                    ("method", "method")])
+        if c.get("sweep"):
+            ceil_sec.images.append(("Working-set sweep — %s" % device,
+                                    plots.working_set_sweep(device, c["sweep"], bw.get("llc_bytes"),
+                                                            plot_dir / ("sweep_%s.png" % device))))
+    _table(roof, roof_rows, ROOFLINE_COLUMNS)
+    sections += [roof, bw_sec, energy]
+
+    sec = Section("Energy and thermal state")
+    _table(sec, [r for r in rows if r["status"] == "ok"], ENERGY_COLUMNS)
+    sections.append(sec)
+    sec = Section("Latency distributions")
+    for device in devices:
+        sec.images.append(("Latency distribution — %s" % device, plots.latency_distribution(
+            [r for r in results if r.get("device_name") == device], device, plot_dir / ("latency_%s.png" % device))))
+    sections.append(sec)
+    sections.append(ceil_sec)
+    states: Dict[str, Dict[str, Any]] = {}
+    for r in results:
+        if isinstance(r.get("device"), dict) and r.get("device_name") not in states:
+            states[r["device_name"]] = r["device"]
+    sec = Section("Device states")
+    _table(sec, [dict({"device": d}, **{k: f.get(k) for k, _ in DEVICE_FACTS}) for d, f in states.items()],
+           [("device", "device")] + DEVICE_FACTS)
+    sections.append(sec)
+    sec = Section("Method")
+    _text(sec, METHOD)
+    sections.append(sec)
+
+    run_ids = ", ".join(s.run_id for s in stores)
+    md = ["# edgebench report", "", "Runs: %s" % run_ids, ""]
+    body = []
+    for s in sections:
+        md += ["## %s" % s.title, ""] + s.md
+        md += ["![%s](%s)" % (t, p.relative_to(out_dir).as_posix()) for t, p in s.images] + [""]
+        figs = "".join('<figure><img alt="%s" src="data:image/png;base64,%s"><figcaption>%s</figcaption></figure>'
+                       % (html.escape(t), base64.b64encode(p.read_bytes()).decode(), html.escape(t))
+                       for t, p in s.images)
+        body.append("<h2>%s</h2>%s%s" % (html.escape(s.title), "".join(s.html), figs))
     md_path = out_dir / "report.md"
     md_path.write_text("\n".join(md))
-
-    # HTML, self-contained
-    imgs = []
-    for title, p in plot_paths:
-        data = base64.b64encode(p.read_bytes()).decode()
-        imgs.append('<figure><img alt="%s" src="data:image/png;base64,%s"><figcaption>%s</figcaption></figure>'
-                    % (html.escape(title), data, html.escape(title)))
-    problem_html = ""
-    if problems:
-        problem_html = "<h2>Jobs without a measurement</h2><ul>%s</ul>" % "".join(
-            "<li><b>%s</b> %s / %s / %s on %s — %s</li>" % tuple(html.escape(str(x)) for x in (
-                r["status"], r["model"], r["variant"], r["runtime"], r["device"], r["note"])) for r in problems)
-    page = """<!doctype html><html><head><meta charset="utf-8"><title>edgebench report</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;
-font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}
-td:nth-child(-n+4){text-align:left}tr.bad td{background:#fff3f0}img{max-width:100%%}</style></head><body>
-<h1>edgebench report</h1><p>Runs: %s</p><h2>Comparison</h2>%s%s<h2>Energy and thermal state</h2>%s<h2>Latency distributions</h2>%s
-<h2>Device states</h2>%s<h2>Method</h2><p>%s</p></body></html>""" % (
-        html.escape(run_ids), _html_table(rows, TABLE_COLUMNS), problem_html,
-        _html_table([r for r in rows if r["status"] == "ok"], ENERGY_COLUMNS), "".join(imgs),
-        _html_table(state_rows, [("device", "device")] + DEVICE_FACTS), html.escape(METHOD))
+    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>edgebench report</title><style>"
+            "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+            "font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+            "th{background:#eee}td:nth-child(-n+4){text-align:left}tr.bad td{background:#fff3f0}"
+            "img{max-width:100%%}</style></head><body><h1>edgebench report</h1><p>Runs: %s</p>%s</body></html>"
+            % (html.escape(run_ids), "".join(body)))
     html_path = out_dir / "report.html"
     html_path.write_text(page)
-    return {"md": md_path, "html": html_path, "plots": out_dir / "plots"}
+    return {"md": md_path, "html": html_path, "plots": plot_dir}

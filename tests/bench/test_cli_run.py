@@ -56,6 +56,21 @@ def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) ->
     html = (run / "report.html").read_text()
     assert "data:image/png;base64," in html and "tinybert-4" in html
     assert (run / "report.md").exists() and (run / "plots" / "latency_local.png").stat().st_size > 5000
+    # every plot of the report, from this stored run
+    for plot in ("roofline_local", "bandwidth_local", "energy_local", "comparison", "sweep_local"):
+        assert (run / "plots" / (plot + ".png")).stat().st_size > 5000, plot
+    ceilings = json.loads((run / "ceilings" / "local.json").read_text())
+    assert ceilings["bandwidth"]["triad_gbps"] > 0
+    assert {c["precision"] for c in ceilings["compute"] if c["gops"]} >= {"fp32", "int8"}
+    md = (run / "report.md").read_text()
+    roof = md.split("## Roofline")[1].split("##")[0]
+    assert roof.count("| local | tinybert-4 |") == 3 and ("| memory |" in roof or "| compute |" in roof)
+    assert "no energy per inference" in md.split("## Energy efficiency")[1].split("##")[0]
+    # re-rendering the stored run gives the same plots
+    for p in (run / "plots").glob("*.png"):
+        p.unlink()
+    assert bench(["report", run.name]).returncode == 0
+    assert (run / "plots" / "roofline_local.png").exists()
     # the terminal table and the report path end the output
     assert "p50 ms" in proc.stdout and proc.stdout.strip().splitlines()[-1].startswith("report: ")
     assert str(run / "report.html") in proc.stdout
@@ -115,7 +130,8 @@ def test_hanging_and_crashing_agents(tmp_path: Path, tiny_onnx: Path) -> None:
         "devices:\n  hang:\n    class: linux\n    transport: local\n    python: %s\n"
         "  crash:\n    class: linux\n    transport: local\n    python: %s\n" % (hang, crash))
     t0 = time.monotonic()
-    proc = bench(["run", "--device", "hang,crash,local", "--model-file", str(tiny_onnx), "--job-timeout", "3"] + QUICK)
+    proc = bench(["run", "--device", "hang,crash,local", "--model-file", str(tiny_onnx), "--job-timeout", "3",
+                  "--ceilings", "skip"] + QUICK)
     assert time.monotonic() - t0 < 60
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr

@@ -1,0 +1,1 @@
+"""Analysis of stored results: roofline placement, bandwidth bottleneck, energy Pareto, comparisons."""

@@ -1,0 +1,97 @@
+"""From stored results and ceilings to what the reports plot: roofline points per device, energy
+points, and the framework comparison (speed-up over each model's FP32 ONNX Runtime baseline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..ceilings import CeilingsError, bandwidth_gbps, datasheet, measured_peaks
+from .roofline import place_result
+
+BASELINE = ("onnx-fp32", "onnxruntime")
+
+
+def load_ceilings(run_roots: List[Path]) -> Dict[str, Dict[str, Any]]:
+    out: Dict[str, Dict[str, Any]] = {}
+    for root in run_roots:
+        for path in sorted((root / "ceilings").glob("*.json")):
+            try:
+                data = json.loads(path.read_text())
+            except ValueError:
+                continue
+            out[path.stem] = data
+    return out
+
+
+def device_ceilings(ceil: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], str]:
+    """(measured {peaks, bandwidth_gbps}, datasheet or None, note)."""
+    if not ceil:
+        return {"peaks": {}, "bandwidth_gbps": None}, None, "ceilings not measured in this run (--ceilings skip)"
+    if ceil.get("error"):
+        return {"peaks": {}, "bandwidth_gbps": None}, None, "ceilings failed: %s" % ceil["error"]
+    sheet = None
+    note = "no datasheet entry chosen for this device (set options.datasheet in devices.yaml)"
+    name = ceil.get("datasheet_name")
+    if name:
+        try:
+            sheet = datasheet(name)
+            note = "datasheet: %s (%s)" % (name, sheet.get("verification", ""))
+        except CeilingsError as exc:
+            note = str(exc)
+    return {"peaks": measured_peaks(ceil), "bandwidth_gbps": bandwidth_gbps(ceil)}, sheet, note
+
+
+def roofline_points(results: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Dict[str, Any]]:
+    points = []
+    for r in results:
+        pl = place_result(r, measured["peaks"], measured["bandwidth_gbps"])
+        if pl is None:
+            continue
+        pl.update(model=r.get("model_name"), variant=r.get("variant"), runtime=r.get("runtime_name"),
+                  device=r.get("device_name"))
+        points.append(pl)
+    return points
+
+
+def energy_points(results: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], str]:
+    """(points with p50_ms and energy_mj, reason when none has energy)."""
+    from ..report.tables import energy_columns
+
+    points, reasons = [], []
+    for r in results:
+        if r.get("status") != "ok":
+            continue
+        e = energy_columns(r)
+        if e["energy_per_inference_mj"] is not None:
+            points.append({"model": r.get("model_name"), "variant": r.get("variant"), "runtime": r.get("runtime_name"),
+                           "p50_ms": (r.get("stats") or {}).get("p50_ms"), "energy_mj": e["energy_per_inference_mj"]})
+        elif e.get("power_reason"):
+            reasons.append(e["power_reason"])
+    reason = reasons[0] if reasons else "no job reported energy"
+    tried = next(((r.get("power") or {}).get("sensors_tried") for r in results if (r.get("power") or {}).get(
+        "sensors_tried")), None)
+    if tried and not points:
+        reason += " — " + "; ".join("%s: %s" % kv for kv in list(tried.items())[:3])
+    return points, reason
+
+
+def comparison_rows(rows: List[Dict[str, Any]], results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each measured job with its speed-up over the same model's baseline on the same device, and fidelity."""
+    fidelity = {}
+    for r in results:
+        stats = ((r.get("plan") or {}).get("artifact") or {}).get("stats") or {}
+        fid = stats.get("fidelity") or {}
+        fidelity[r.get("job_id")] = fid.get("cosine_mean")
+    base = {(r["device"], r["model"]): r["p50_ms"] for r in rows
+            if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE and r.get("p50_ms")}
+    out = []
+    for r, res in zip(rows, results):
+        if r["status"] != "ok" or not r.get("p50_ms"):
+            continue
+        b = base.get((r["device"], r["model"]))
+        out.append(dict(device=r["device"], model=r["model"], variant=r["variant"], runtime=r["runtime"],
+                        p50_ms=r["p50_ms"], baseline_p50_ms=b, speedup=(b / r["p50_ms"]) if b else None,
+                        fidelity_cosine=fidelity.get(res.get("job_id"))))
+    return out
