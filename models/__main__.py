@@ -23,7 +23,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("list", help="models, sets and variants in the zoo")
     p_build = sub.add_parser("build", help="build models into the artifact cache (offline)")
     p_build.add_argument("--models", action="append", help="model or set names, comma separated (default: default)")
-    p_build.add_argument("--variants", action="append", help="variant names, comma separated")
+    p_build.add_argument("--variants", action="append", help="variant names, comma separated, or 'all'")
     p_build.add_argument("--force", action="store_true", help="rebuild even if cached")
     p_an = sub.add_parser("analyze", help="MACs, FLOPs and bytes of any ONNX file, per operator")
     p_an.add_argument("file")
@@ -68,10 +68,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         except UnknownModel as exc:
             print("error: %s" % exc, file=sys.stderr)
             return 2
+        print("%-18s %-20s %-7s %9s %9s %8s  %s" % ("model", "variant", "state", "size", "params", "cosine",
+                                                     "file or error"))
         for a in arts:
             state = "cached" if a.cached else a.status
             size = "%.1f MB" % (a.file_bytes / 1e6) if a.file_bytes else "-"
-            print("%-14s %-20s %-7s %9s  %s" % (a.model, a.variant, state, size, a.path or a.error))
+            fid = (a.stats or {}).get("fidelity") or {}
+            cos = "%.4f" % fid["cosine_mean"] if fid.get("cosine_mean") is not None else "-"
+            params = "%.2fM" % (a.params / 1e6) if a.params else "-"
+            print("%-18s %-20s %-7s %9s %9s %8s  %s" % (a.model, a.variant, state, size, params, cos,
+                                                         a.path or (a.error or "").splitlines()[0][:160]))
         print("built %d artifact(s) in %.1f s" % (len(arts), time.perf_counter() - start))
         return 1 if any(a.status != "built" for a in arts) else 0
     parser.print_help(sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 from . import cache
 from .zoo import ModelEntry, Variant, Zoo, load_zoo
 
-_EXT = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}
+_EXT = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage.zip"}
 SEED = 0
 
 
@@ -43,17 +44,27 @@ class Artifact:
 
 
 class _Builds:
-    """Per-process memo of built PyTorch modules, so several variants of a model trace it once."""
+    """Per-process memo of built PyTorch modules (and fidelity inputs), so variants share them."""
 
     def __init__(self) -> None:
-        self._built: Dict[str, Any] = {}
+        self._built: Dict[Any, Any] = {}
+        self.feeds: Dict[str, Any] = {}
+        self.references: Dict[str, Any] = {}
 
-    def get(self, entry: ModelEntry) -> Any:
-        if entry.name not in self._built:
+    def forget(self, entry: ModelEntry) -> None:
+        """Drop a model's modules once its variants are done (BERT-base is 440 MB each)."""
+        for key in [k for k in self._built if k[0] == entry.name]:
+            del self._built[key]
+        self.feeds.pop(entry.name, None)
+        self.references.pop(entry.name, None)
+
+    def get(self, entry: ModelEntry, prune: Optional[Dict[str, float]] = None) -> Any:
+        key = (entry.name, tuple(sorted((prune or {}).items())))
+        if key not in self._built:
             from .builders import build
 
-            self._built[entry.name] = build(entry, SEED)
-        return self._built[entry.name]
+            self._built[key] = build(entry, SEED, prune)
+        return self._built[key]
 
 
 @contextlib.contextmanager
@@ -79,7 +90,8 @@ def _quiet(log_path: Path) -> Any:
 
 def _recipe(entry: ModelEntry, variant: Variant) -> Dict[str, Any]:
     return {"model": entry.name, "family": entry.family, "config": entry.config, "seq_len": entry.seq_len,
-            "variant": variant.name, "format": variant.format, "recipe": variant.recipe, "seed": SEED}
+            "variant": variant.name, "format": variant.format, "recipe": variant.recipe, "seed": SEED,
+            "prune": variant.prune}
 
 
 def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = False,
@@ -108,14 +120,14 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
             directory.mkdir(parents=True, exist_ok=True)
             log("  converting %s/%s from %s" % (entry.name, variant.name, parent_name))
             with _quiet(directory / "build.log"):
-                convert(Path(parent.path), out)
+                convert(Path(parent.path), out, entry)
             params = parent.params
         else:
             directory.mkdir(parents=True, exist_ok=True)
             log("  converting %s/%s" % (entry.name, variant.name))
             with _quiet(directory / "build.log"):
-                built = builds.get(entry)
-                convert(built, out)
+                built = builds.get(entry, variant.prune)
+                convert(built, out, entry)
             params = int(sum(p.numel() for p in built.module.parameters()))
         base.status = "built"
         base.path = str(out)
@@ -127,6 +139,7 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
         base.path = None
         log("  FAILED %s/%s: %s (log: %s)" % (entry.name, variant.name, base.error.splitlines()[0][:200],
                                                directory / "build.log"))
+        directory.mkdir(parents=True, exist_ok=True)
         with open(directory / "build.log", "a") as fh:
             traceback.print_exc(file=fh)
     base.build_s = round(time.perf_counter() - start, 3)
@@ -139,13 +152,18 @@ def build_all(names: List[str], variants: Optional[List[str]] = None, force: boo
     """Build every named model (or set) in every variant; returns one Artifact per pair."""
     zoo = load_zoo()
     entries = zoo.expand(names)
-    chosen = [zoo.variant(v) for v in (variants or zoo.default_variants)]
+    wanted = variants or zoo.default_variants
+    if wanted == ["all"]:
+        wanted = list(zoo.variants)
+    chosen = [zoo.variant(v) for v in wanted]
     builds = _Builds()
     out = []
     for entry in entries:
         for variant in chosen:
-            out.append(build_artifact(zoo, entry, variant, force=force, builds=builds, log=log))
+            if variant.applies_to(entry.task):
+                out.append(build_artifact(zoo, entry, variant, force=force, builds=builds, log=log))
         add_stats(zoo, entry, [a for a in out if a.model == entry.name], builds, log)
+        builds.forget(entry)
     return out
 
 
@@ -161,3 +179,22 @@ def add_stats(zoo: Zoo, entry: ModelEntry, arts: List[Artifact], builds: _Builds
     for a in arts:
         if a.status == "built" and a.path:
             a.stats = load_or_make(Path(a.path).parent, Path(a.path), a.format, a.seq_len, reference)
+            if "fidelity" not in a.stats:
+                a.stats["fidelity"] = _fidelity(entry, a, builds)
+                (Path(a.path).parent / "stats.json").write_text(json.dumps(a.stats, indent=1, sort_keys=True))
+
+
+def _fidelity(entry: ModelEntry, art: Artifact, builds: _Builds) -> Dict[str, Any]:
+    """Fidelity of one artifact against the fp32 PyTorch reference; an error is recorded, not raised."""
+    from .calibration import feeds_for
+    from .fidelity import fidelity, reference_outputs
+
+    try:
+        with _quiet(Path(art.path).parent / "build.log"):
+            built = builds.get(entry)
+            if entry.name not in builds.feeds:
+                builds.feeds[entry.name] = feeds_for(entry, 8)
+                builds.references[entry.name] = reference_outputs(built, builds.feeds[entry.name])
+            return fidelity(built, entry, art.path, art.format, builds.feeds[entry.name], builds.references[entry.name])
+    except Exception as exc:
+        return {"cosine_mean": None, "reason": "fidelity run failed: %s: %s" % (type(exc).__name__, str(exc)[:300])}

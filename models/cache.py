@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Bump when a builder or converter changes what it produces.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -35,7 +35,8 @@ def tool_versions() -> Dict[str, Optional[str]]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: Dict[str, Optional[str]] = {}
-    for pkg in ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "litert-torch"):
+    for pkg in ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "litert-torch", "ai-edge-quantizer",
+                "coremltools", "timm"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

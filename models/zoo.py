@@ -24,6 +24,11 @@ class Variant:
     format: str
     runtime: str
     recipe: str
+    prune: Optional[Dict[str, float]] = None
+    tasks: Optional[tuple] = None
+
+    def applies_to(self, task: str) -> bool:
+        return self.tasks is None or task in self.tasks
 
 
 @dataclass
@@ -38,10 +43,14 @@ class ModelEntry:
 
     def input_hints(self) -> Dict[str, Dict[str, Any]]:
         """How the agent should fill each input (token ids need the vocabulary size)."""
-        if self.task == "text-encoder":
+        if self.task in ("text-encoder", "sentence-embedding"):
             return {"input_ids": {"kind": "token_ids", "high": int(self.config["vocab_size"])},
                     "attention_mask": {"kind": "ones"}}
-        return {}
+        return {"pixel_values": {"kind": "normal"}}
+
+    @property
+    def is_text(self) -> bool:
+        return self.task in ("text-encoder", "sentence-embedding")
 
 
 @dataclass
@@ -84,6 +93,8 @@ def load_zoo(path: Path = ZOO_FILE) -> Zoo:
                                published_params_m=m.get("published_params_m"), source=m.get("source", ""),
                                seq_len=int(m.get("seq_len", seq)))
               for name, m in data["models"].items()}
-    variants = {name: Variant(name=name, **v) for name, v in data["variants"].items()}
+    variants = {name: Variant(name=name, format=v["format"], runtime=v["runtime"], recipe=v["recipe"],
+                              prune=v.get("prune"), tasks=tuple(v["tasks"]) if v.get("tasks") else None)
+                for name, v in data["variants"].items()}
     return Zoo(models=models, variants=variants, sets={k: list(v) for k, v in data.get("sets", {}).items()},
                default_variants=list(data.get("default_variants", [])))

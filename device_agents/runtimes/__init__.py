@@ -11,6 +11,7 @@ from .base import Runtime, RuntimeUnavailable
 _REGISTRY = {
     "onnxruntime": ("device_agents.runtimes.ort", "OrtRuntime"),
     "litert": ("device_agents.runtimes.litert", "LiteRtRuntime"),
+    "coreml": ("device_agents.runtimes.coreml", "CoreMlRuntime"),
 }
 _ALIASES = {"ort": "onnxruntime", "tflite": "litert", "ai-edge-litert": "litert"}
 

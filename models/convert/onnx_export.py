@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def export(built: Any, out: Path) -> None:
+def export(built: Any, out: Path, entry: Any = None) -> None:
     import torch
 
     torch.onnx.export(built.module, args=(), kwargs=built.example_kwargs, f=str(out),

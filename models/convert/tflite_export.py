@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def export(built: Any, out: Path) -> None:
+def export(built: Any, out: Path, entry: Any = None) -> None:
     import litert_torch
 
     converted = litert_torch.convert(built.module, sample_args=(), sample_kwargs=built.example_kwargs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 AGENT = Path(__file__).resolve().parents[2] / "device_agents"
-ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow", "psutil", "pynvml"}
+ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow", "psutil", "pynvml", "coremltools"}
 
 
 def _imports(path: Path):

@@ -1,0 +1,3 @@
+from .._placeholder import InterpolationMode, module_getattr  # noqa: F401
+
+__getattr__ = module_getattr(__name__)
