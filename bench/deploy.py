@@ -71,8 +71,16 @@ def deploy_agent(transport: Transport, stats: PushStats) -> str:
         return root
     except (FileNotFoundError, OSError):
         pass
-    for path, rel in agent_files():
-        push_file(transport, path, root + "/" + rel, _sha256(path), stats)
+    files = [(path, root + "/" + rel, _sha256(path)) for path, rel in agent_files()]
+    present = transport.file_sha256s([remote for _, remote, _ in files])
+    todo = [(path, remote, sha) for path, remote, sha in files if present.get(remote) != sha]
+    stats.files_skipped += len(files) - len(todo)
+    stats.bytes_sent += transport.push_many([(path, remote) for path, remote, _ in todo])
+    stats.files_sent += len(todo)
+    landed = transport.file_sha256s([remote for _, remote, _ in todo])
+    bad = [remote for _, remote, sha in todo if landed.get(remote) != sha]
+    if bad:
+        raise TransportError("agent files arrived corrupt on the device: %s" % ", ".join(bad[:3]))
     transport.write_text(marker, agent_hash() + "\n")
     return root
 

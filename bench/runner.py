@@ -127,7 +127,10 @@ class DeviceWorker:
             }
             transport.write_text(jobdir + "/job.json", json.dumps(agent_job, indent=1))
             push_s = time.perf_counter() - t0
-            argv = [self.device.python, "-m", "device_agents", "run", "job.json", "--out", "result.json"]
+            argv = [self.device.python, "-m", "device_agents", "run", "job.json", "--out", "result.json",
+                    "--deadline-s", "%.0f" % (job.timeout_s + 5), "--lock", transport.lock_file]
+            if transport.holds_stdin:
+                argv.append("--watch-stdin")
             res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir, env={"PYTHONPATH": self.agent_dir})
         except TransportError as exc:
             return _error(job, "transport", str(exc))

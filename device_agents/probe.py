@@ -94,4 +94,7 @@ def probe() -> Dict[str, Any]:
         facts["numpy_version"] = None
         facts["numpy_version_reason"] = "numpy is not installed"
     facts["runtimes"] = runtime_availability()
+    from .sensors import availability
+
+    facts["sensors"] = availability()
     return facts

@@ -6,7 +6,7 @@ from typing import Any
 
 from .base import ExecResult, Transport, TransportError
 
-TRANSPORTS = ("local",)
+TRANSPORTS = ("local", "ssh")
 
 
 def open_transport(device: Any) -> Transport:
@@ -15,6 +15,10 @@ def open_transport(device: Any) -> Transport:
         from .local import LocalTransport
 
         return LocalTransport(device.workdir)
+    if device.transport == "ssh":
+        from .ssh import SshTransport
+
+        return SshTransport(device)
     raise TransportError("device %r uses transport %r, which this edgebench does not have (it has: %s)"
                          % (device.name, device.transport, ", ".join(TRANSPORTS)))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 class TransportError(Exception):
@@ -29,6 +29,12 @@ class ExecResult:
 class Transport:
     """Base class; one instance per device per run."""
 
+    #: The agent's standard input stays open while the host holds the connection (so the agent can end
+    #: itself when the host goes away).
+    holds_stdin = False
+    #: The device-wide measurement lock: shared by every harness, checkout and user on the device.
+    lock_file = "/tmp/edgebench-device.lock"
+
     def __init__(self, root: str) -> None:
         self.root = root
 
@@ -36,9 +42,17 @@ class Transport:
         """sha256 of a file on the device, or None if it is not there."""
         raise NotImplementedError
 
+    def file_sha256s(self, remotes: List[str]) -> Dict[str, Optional[str]]:
+        """Hashes of several files in one round trip (None for absent ones)."""
+        return {r: self.file_sha256(r) for r in remotes}
+
     def push(self, local: Path, remote: str) -> int:
         """Copy one file to the device (parents created); returns bytes sent."""
         raise NotImplementedError
+
+    def push_many(self, files: List[Tuple[Path, str]]) -> int:
+        """Copy several files (parents created); returns bytes sent."""
+        return sum(self.push(local, remote) for local, remote in files)
 
     def pull(self, remote: str) -> bytes:
         """Contents of one file on the device; raises FileNotFoundError if absent."""

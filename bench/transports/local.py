@@ -51,8 +51,8 @@ class LocalTransport(Transport):
         full_env = dict(os.environ)
         full_env.update(env or {})
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         self._proc = proc
         try:
             out, err = proc.communicate(timeout=timeout_s)

@@ -1,0 +1,146 @@
+"""The SSH transport against a real OpenSSH server on loopback (no mocked client)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
+from tests.sshd import Keys, Sshd, free_port, have_sshd
+
+pytestmark = pytest.mark.skipif(not have_sshd(), reason="needs root, unshare and OpenSSH's sshd (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("sshd")
+    keys = Keys.make(work / "keys")
+    sshd = Sshd(keys, "127.0.0.1", free_port(), work).start()
+    known = work / "known_hosts"
+    known.write_text(keys.known_hosts_line(sshd.host, sshd.port))
+    yield sshd, known, work
+    sshd.kill()
+
+
+def write_devices(tmp_path: Path, sshd: Sshd, known: Path, name: str = "box") -> None:
+    (tmp_path / "devices.yaml").write_text("devices:\n" + sshd.device_yaml(
+        name, sys.executable, str(tmp_path / "device-root"), known))
+
+
+def test_full_run_over_ssh_matches_local_shape_and_second_push_is_empty(tmp_path: Path, server, tiny_onnx: Path) -> None:
+    sshd, known, _ = server
+    write_devices(tmp_path, sshd, known)
+    proc = bench(["run", "--device", "box,local", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = only_run(tmp_path / "results")
+    jobs = {json.loads(p.read_text())["device_name"]: json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")}
+    remote, local = jobs["box"], jobs["local"]
+    assert remote["status"] == local["status"] == "ok"
+    assert set(remote) == set(local)  # identical in shape
+    assert set(remote["timing"]) == set(local["timing"]) and set(remote["memory"]) == set(local["memory"])
+    assert remote["host"]["bytes_pushed"] > 0 and remote["host"]["command"].startswith(sys.executable)
+    assert remote["host"]["workdir"].startswith(str(tmp_path / "device-root"))
+    # a second run sends nothing: agent and model are on the device already, verified by hash
+    proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    second = sorted((tmp_path / "results").iterdir())[-1]
+    j = json.loads(next((second / "jobs").glob("*.json")).read_text())
+    assert j["status"] == "ok" and j["host"]["bytes_pushed"] == 0 and j["host"]["files_pushed"] == 0
+
+
+def test_unknown_host_is_refused_with_the_command_to_add_it(tmp_path: Path, server, tiny_onnx: Path) -> None:
+    sshd, _, _ = server
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    write_devices(tmp_path, sshd, empty)
+    proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 1
+    line = next(ln for ln in proc.stdout.splitlines() if "ERROR" in ln)
+    assert "is not in %s" % empty in line and "ssh-keyscan -p %d 127.0.0.1" % sshd.port in line
+    assert empty.read_text() == ""  # nothing was auto-accepted
+
+
+def test_host_key_mismatch_is_refused(tmp_path: Path, server, tiny_onnx: Path) -> None:
+    sshd, _, work = server
+    other = Keys.make(tmp_path / "other")
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(other.known_hosts_line(sshd.host, sshd.port))
+    write_devices(tmp_path, sshd, wrong)
+    proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 1 and "HOST KEY MISMATCH" in proc.stdout and "ssh-keygen -R" in proc.stdout
+
+
+def test_devices_table_and_probe_over_ssh(tmp_path: Path, server) -> None:
+    sshd, known, _ = server
+    write_devices(tmp_path, sshd, known)
+    proc = bench(["devices"])
+    row = next(ln for ln in proc.stdout.splitlines() if ln.startswith("box"))
+    assert "ssh" in row and "yes" in row and "onnxruntime" in row and "127.0.0.1" in row
+    facts = json.loads(bench(["probe", "box"]).stdout)
+    assert facts["runtimes"]["onnxruntime"]["available"] and "sensors" in facts
+
+
+@pytest.mark.slow
+def test_agent_past_its_deadline_is_killed_on_the_device(tmp_path: Path, server, zoo_default) -> None:
+    sshd, known, _ = server
+    write_devices(tmp_path, sshd, known)
+    t0 = time.monotonic()
+    proc = bench(["run", "--device", "box", "--model-file", zoo_default["onnx-fp32"].path, "--ceilings", "skip",
+                  "--runs", "5", "--min-seconds", "60", "--job-timeout", "6"])
+    assert time.monotonic() - t0 < 40
+    assert proc.returncode == 1 and "ERROR (timeout)" in proc.stdout
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", "device-root.*device_agents run"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "agent still running on the device"
+
+
+@pytest.mark.slow
+def test_sshd_killed_mid_run_then_resume(tmp_path: Path, zoo_default) -> None:
+    """Killing the device's sshd mid-job: a clear per-job error, the other device finishes, --resume
+    completes once the device is back."""
+    keys = Keys.make(tmp_path / "keys")
+    sshd = Sshd(keys, "127.0.0.1", free_port(), tmp_path).start()
+    known = tmp_path / "known_hosts"
+    known.write_text(keys.known_hosts_line(sshd.host, sshd.port))
+    write_devices(tmp_path, sshd, known)
+    models = []
+    for i in range(3):
+        p = tmp_path / ("m%d.onnx" % i)
+        p.write_bytes(Path(zoo_default["onnx-fp32"].path).read_bytes())
+        models += ["--model-file", str(p)]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--device", "box,local", "--ceilings", "skip",
+                             "--runs", "5", "--min-seconds", "1.5", "--job-timeout", "60"] + models,
+                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/jobs/*.json")]
+            if any(d.get("device_name") == "box" for d in done):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)  # the second box job is running now
+        sshd.kill()
+        out, err = proc.communicate(timeout=90)
+    finally:
+        sshd.kill()
+    assert proc.returncode == 1, out + err
+    box_errors = [ln for ln in out.splitlines() if "box" in ln and "ERROR" in ln]
+    assert box_errors and all("(transport)" in ln and ("dropped" in ln or "unreachable" in ln or "not active" in ln)
+                              for ln in box_errors), out
+    run = only_run(tmp_path / "results")
+    results = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+    assert sum(1 for r in results if r["device_name"] == "local" and r["status"] == "ok") == 3
+    assert any(r["device_name"] == "box" and r["status"] == "ok" for r in results)
+    sshd2 = Sshd(keys, "127.0.0.1", sshd.port, tmp_path).start()
+    try:
+        resumed = bench(["run", "--resume", run.name])
+    finally:
+        sshd2.kill()
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+    assert len(final) == 6 and all(r["status"] == "ok" for r in final)

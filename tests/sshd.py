@@ -1,0 +1,110 @@
+"""Real OpenSSH servers for tests: on loopback, or inside network namespaces behind the guard of
+../shared/TESTBED.md (unreachable route for 10.200.0.0/16 and an nft drop counter), started in their
+own mount and PID namespace so that killing them ends every session they spawned."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def have_sshd() -> bool:
+    return os.path.exists(SSHD) and shutil.which("unshare") is not None and os.geteuid() == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Keys:
+    dir: Path
+    host_key: Path
+    client_key: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> "Keys":
+        directory.mkdir(parents=True, exist_ok=True)
+        host, client = directory / "host_ed25519", directory / "client_ed25519"
+        for key in (host, client):
+            if not key.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        return cls(directory, host, client)
+
+    def known_hosts_line(self, host: str, port: int) -> str:
+        name = host if port == 22 else "[%s]:%d" % (host, port)
+        return "%s %s\n" % (name, " ".join(Path(str(self.host_key) + ".pub").read_text().split()[:2]))
+
+
+@dataclass
+class Sshd:
+    keys: Keys
+    host: str
+    port: int
+    workdir: Path
+    netns: Optional[str] = None
+    proc: Optional[subprocess.Popen] = None
+    log: List[str] = field(default_factory=list)
+
+    def config(self) -> Path:
+        cfg = self.workdir / ("sshd_%d.conf" % self.port)
+        authorized = self.workdir / "authorized_keys"
+        authorized.write_text(Path(str(self.keys.client_key) + ".pub").read_text())
+        cfg.write_text("\n".join([
+            "Port %d" % self.port, "ListenAddress %s" % self.host, "HostKey %s" % self.keys.host_key,
+            "AuthorizedKeysFile %s" % authorized, "PidFile %s" % (self.workdir / ("sshd_%d.pid" % self.port)),
+            "UsePAM no", "StrictModes no", "PermitRootLogin yes", "PasswordAuthentication no",
+            "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxSessions 50", "MaxStartups 50:30:100", ""]))
+        return cfg
+
+    def start(self) -> "Sshd":
+        cfg = self.config()
+        # Its own mount namespace (a private /run/sshd, and root's rc files hidden) and PID namespace.
+        inner = ("mount -t tmpfs x /run && mkdir -m755 /run/sshd && "
+                 "for f in /root/.bashrc /root/.profile; do [ -f $f ] && mount --bind /dev/null $f; done; "
+                 "exec %s -D -e -f %s" % (SSHD, cfg))
+        argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
+                "sh", "-c", inner]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns] + argv
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sshd exited: %s" % self.proc.stdout.read())
+            if self._listening():
+                return self
+            time.sleep(0.02)
+        raise RuntimeError("sshd did not start listening on %s:%d" % (self.host, self.port))
+
+    def _listening(self) -> bool:
+        cmd = ["ss", "-ltnH", "sport = :%d" % self.port]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        return bool(out.strip())
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+    def device_yaml(self, name: str, python: str, workdir: str, known_hosts: Path, device_class: str = "linux") -> str:
+        return ("  %s:\n    class: %s\n    transport: ssh\n    host: %s\n    port: %d\n    user: root\n"
+                "    key: %s\n    python: %s\n    workdir: %s\n    options: {known_hosts: %s}\n"
+                % (name, device_class, self.host, self.port, self.keys.client_key, python, workdir, known_hosts))
