@@ -13,7 +13,7 @@ RESUME ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: bench test models perf setup clean help
+.PHONY: bench test models perf setup clean help system-tools
 
 help:
 	@echo "make bench [DEVICE=local] [MODELS=default] [VARIANTS=...] [RESUME=<run-id>]"
@@ -40,7 +40,15 @@ endif
 models: $(STAMP)
 	$(PY) -m models build --models $(if $(ALL),all,$(MODELS)) $(if $(ALL),--variants all)
 
-test: $(STAMP)
+# The SSH and network-namespace tests use real OpenSSH, iproute2 and nftables (Debian packages).
+system-tools:
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v ip >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server nftables iproute2; \
+	  else echo "note: the SSH tests need openssh-server, nftables and iproute2; they are skipped without them"; fi; \
+	fi
+
+test: $(STAMP) system-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 perf: $(STAMP)

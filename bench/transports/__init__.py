@@ -18,7 +18,10 @@ def open_transport(device: Any) -> Transport:
     if device.transport == "ssh":
         from .ssh import SshTransport
 
-        return SshTransport(device)
+        opts = device.options
+        return SshTransport(device, connect_timeout_s=float(opts.get("connect_timeout_s", 10)),
+                            op_timeout_s=float(opts.get("op_timeout_s", 60)),
+                            user_timeout_s=float(opts.get("tcp_user_timeout_s", 15)))
     raise TransportError("device %r uses transport %r, which this edgebench does not have (it has: %s)"
                          % (device.name, device.transport, ", ".join(TRANSPORTS)))
 

@@ -1,0 +1,96 @@
+"""Several SSH devices at once, each a real sshd in its own network namespace, and a device-side
+link fault. Guarded as ../shared/TESTBED.md says; the guard's drop counter must stay at 0."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
+from tests.netns import guard_drops, have_netns, make_hosts, remove_guard
+from tests.sshd import Keys, Sshd, have_sshd
+
+pytestmark = [pytest.mark.skipif(not (have_sshd() and have_netns()), reason="needs root, sshd, iproute2, nft"),
+              pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("lab")
+    keys = Keys.make(work / "keys")
+    hosts = make_hosts([11, 12])
+    servers = []
+    try:
+        for h in hosts:
+            servers.append(Sshd(keys, h.address, 22, work, netns=h.ns).start())
+        known = work / "known_hosts"
+        known.write_text("".join(keys.known_hosts_line(s.host, s.port) for s in servers))
+        yield hosts, servers, known, work
+    finally:
+        for s in servers:
+            s.kill()
+        drops = guard_drops()
+        for h in hosts:
+            h.destroy()
+        remove_guard()
+        assert drops == 0, "%d packet(s) for the test hosts tried to leave this machine" % drops
+
+
+def devices_yaml(tmp_path: Path, servers, known: Path) -> None:
+    body = "".join(s.device_yaml("ns%d" % i, sys.executable, str(tmp_path / ("root%d" % i)), known)
+                   for i, s in enumerate(servers, start=1))
+    body = body.replace("options: {known_hosts:", "options: {tcp_user_timeout_s: 4, known_hosts:")
+    (tmp_path / "devices.yaml").write_text("devices:\n" + body)
+
+
+def test_two_namespace_hosts_in_parallel(tmp_path: Path, lab, tiny_onnx: Path) -> None:
+    hosts, servers, known, _ = lab
+    devices_yaml(tmp_path, servers, known)
+    proc = bench(["run", "--device", "ns1,ns2", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = only_run(tmp_path / "results")
+    results = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+    assert sorted(r["device_name"] for r in results) == ["ns1", "ns2"]
+    assert all(r["status"] == "ok" and r["host"]["bytes_pushed"] > 0 for r in results)
+
+
+def test_device_link_down_mid_run_then_resume(tmp_path: Path, lab, zoo_default) -> None:
+    hosts, servers, known, _ = lab
+    devices_yaml(tmp_path, servers, known)
+    models = []
+    for i in range(2):
+        p = tmp_path / ("m%d.onnx" % i)
+        p.write_bytes(Path(zoo_default["onnx-fp32"].path).read_bytes())
+        models += ["--model-file", str(p)]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--device", "ns1,ns2", "--ceilings", "skip",
+                             "--runs", "5", "--min-seconds", "3", "--job-timeout", "40"] + models,
+                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            done = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/jobs/*.json")]
+            if any(d.get("device_name") == "ns2" for d in done):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        hosts[1].link(False)
+        t_down = time.monotonic()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        hosts[1].link(True)
+    assert proc.returncode == 1, out + err
+    line = next(ln for ln in out.splitlines() if "ns2" in ln and "ERROR" in ln)
+    assert "(transport)" in line or "(timeout)" in line
+    assert time.monotonic() - t_down < 60  # ended within the deadlines, not TCP's minutes
+    run = only_run(tmp_path / "results")
+    results = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+    assert sum(1 for r in results if r["device_name"] == "ns1" and r["status"] == "ok") == 2
+    time.sleep(1)
+    resumed = bench(["run", "--resume", run.name])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in (run / "jobs").glob("*.json"))

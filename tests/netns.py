@@ -1,0 +1,81 @@
+"""Test hosts in network namespaces, behind the guard of ../shared/TESTBED.md: before any namespace
+exists, 10.200.0.0/16 gets an unreachable route and an nft output rule that drops (and counts)
+anything for it leaving by an interface other than lo or a veth-dut* pair. Teardown asserts the drop
+counter is 0: no packet for the test hosts ever headed out of this machine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import List
+
+GUARD_TABLE = "edgebench_guard"
+NET = "10.200.0.0/16"
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check)
+
+
+def have_netns() -> bool:
+    return bool(shutil.which("ip") and shutil.which("nft")) and run("ip", "netns", "list", check=False).returncode == 0
+
+
+def install_guard() -> None:
+    run("ip", "route", "replace", "unreachable", NET)
+    run("nft", "delete", "table", "inet", GUARD_TABLE, check=False)
+    rules = ("table inet %s {\n chain out {\n  type filter hook output priority 0; policy accept;\n"
+             "  ip daddr %s oifname \"lo\" accept\n  ip daddr %s oifname \"veth-dut*\" accept\n"
+             "  ip daddr %s counter drop\n }\n}\n" % (GUARD_TABLE, NET, NET, NET))
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
+
+
+def guard_drops() -> int:
+    out = run("nft", "-j", "list", "table", "inet", GUARD_TABLE).stdout
+    for item in json.loads(out)["nftables"]:
+        rule = item.get("rule")
+        if rule:
+            for expr in rule["expr"]:
+                if "counter" in expr:
+                    return int(expr["counter"]["packets"])
+    raise RuntimeError("guard counter not found")
+
+
+def remove_guard() -> None:
+    run("nft", "delete", "table", "inet", GUARD_TABLE, check=False)
+    run("ip", "route", "del", "unreachable", NET, check=False)
+
+
+class Host:
+    """One test host: namespace ``ebdutK`` with eth0 = 10.200.K.2/30, root side veth-dutK = 10.200.K.1."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.ns = "ebdut%d" % k
+        self.veth = "veth-dut%d" % k
+        self.address = "10.200.%d.2" % k
+
+    def create(self) -> "Host":
+        self.destroy()
+        run("ip", "netns", "add", self.ns)
+        run("ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.ns)
+        run("ip", "addr", "add", "10.200.%d.1/30" % self.k, "dev", self.veth)
+        run("ip", "link", "set", self.veth, "up")
+        run("ip", "-n", self.ns, "addr", "add", "%s/30" % self.address, "dev", "eth0")
+        run("ip", "-n", self.ns, "link", "set", "eth0", "up")
+        run("ip", "-n", self.ns, "link", "set", "lo", "up")
+        return self
+
+    def link(self, up: bool) -> None:
+        """Fault injection from the device side only (never the root-side veth: see TESTBED.md)."""
+        run("ip", "-n", self.ns, "link", "set", "eth0", "up" if up else "down")
+
+    def destroy(self) -> None:
+        run("ip", "netns", "del", self.ns, check=False)
+        run("ip", "link", "del", self.veth, check=False)
+
+
+def make_hosts(ks: List[int]) -> List[Host]:
+    install_guard()
+    return [Host(k).create() for k in ks]
