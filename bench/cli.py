@@ -199,13 +199,16 @@ def cmd_devices(args: argparse.Namespace) -> int:
     rows = []
     for name, dev in sorted(inventory.items()):
         row = {"device": name, "class": dev.device_class, "transport": dev.transport,
-               "address": dev.host or "-", "reachable": "no", "python": "-", "runtimes": "-", "note": ""}
+               "address": dev.host or "-", "reachable": "no", "python": "-", "runtimes": "-", "sensors": "-",
+               "note": ""}
         try:
             facts = _probe(dev)
             row["reachable"] = "yes"
             row["python"] = facts.get("python_version")
             row["runtimes"] = ", ".join("%s %s" % (k, v.get("version")) if v.get("available") else "%s: missing" % k
                                         for k, v in sorted(facts["runtimes"].items()))
+            row["sensors"] = ", ".join(k for k, v in sorted((facts.get("sensors") or {}).items())
+                                       if v.get("available")) or "none"
             row["note"] = "%s %s, %s cores" % (facts.get("arch"), facts.get("cpu_model") or "", facts.get("cpu_cores_logical"))
         except Exception as exc:
             row["note"] = str(exc)[:200]

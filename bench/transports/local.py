@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,7 @@ class LocalTransport(Transport):
     def push(self, local: Path, remote: str) -> int:
         dest = Path(remote)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
+        tmp = dest.with_name("%s.%d-%s.part" % (dest.name, os.getpid(), secrets.token_hex(3)))  # concurrent harnesses
         shutil.copyfile(local, tmp)
         os.replace(tmp, dest)
         return dest.stat().st_size

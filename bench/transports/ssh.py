@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import socket
 import time
@@ -200,7 +201,7 @@ class SshTransport(Transport):
 
     def push(self, local: Path, remote: str) -> int:
         self._mkdirs(os.path.dirname(remote))
-        tmp = remote + ".part"
+        tmp = "%s.%d-%s.part" % (remote, os.getpid(), secrets.token_hex(3))  # concurrent harnesses
         try:
             self.sftp.put(str(local), tmp)
             self.sftp.posix_rename(tmp, remote)
@@ -214,9 +215,10 @@ class SshTransport(Transport):
             self._run_simple("mkdir -p %s" % " ".join(q(d) for d in dirs))
         sent = 0
         for local, remote in files:
+            tmp = "%s.%d-%s.part" % (remote, os.getpid(), secrets.token_hex(3))
             try:
-                self.sftp.put(str(local), remote + ".part")
-                self.sftp.posix_rename(remote + ".part", remote)
+                self.sftp.put(str(local), tmp)
+                self.sftp.posix_rename(tmp, remote)
             except (OSError, EOFError) as exc:
                 raise TransportError("device %r: pushing %s failed: %s" % (self.device.name, local,
                                                                           exc or type(exc).__name__))

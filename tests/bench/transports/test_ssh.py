@@ -144,3 +144,21 @@ def test_sshd_killed_mid_run_then_resume(tmp_path: Path, zoo_default) -> None:
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     final = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
     assert len(final) == 6 and all(r["status"] == "ok" for r in final)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a bare system Python")
+def test_device_without_runtimes_gives_unavailable_with_install_command(tmp_path: Path, server,
+                                                                          tiny_onnx: Path) -> None:
+    """The device's Python is Debian's bare /usr/bin/python3: no numpy, no onnxruntime."""
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import onnxruntime"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("/usr/bin/python3 has onnxruntime here")
+    sshd, known, _ = server
+    (tmp_path / "devices.yaml").write_text("devices:\n" + sshd.device_yaml(
+        "bare", "/usr/bin/python3", str(tmp_path / "device-root"), known))
+    proc = bench(["run", "--device", "bare", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # unavailable is an answer, not an error
+    line = next(ln for ln in proc.stdout.splitlines() if "UNAVAILABLE" in ln)
+    assert "python3 -m pip install onnxruntime" in line
+    row = next(ln for ln in bench(["devices"]).stdout.splitlines() if ln.startswith("bare"))
+    assert "onnxruntime: missing" in row

@@ -1,0 +1,36 @@
+"""Two harnesses on one device never measure at the same time (the agent's device-wide lock)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bench.test_cli_run import REPO
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_device_do_not_overlap(tmp_path: Path, zoo_default) -> None:
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, EDGEBENCH_RESULTS=str(tmp_path / ("results%d" % i)))
+        procs.append(subprocess.Popen([sys.executable, "-m", "bench", "run", "--model-file",
+                                       zoo_default["onnx-fp32"].path, "--ceilings", "skip", "--runs", "5",
+                                       "--min-seconds", "2", "--sample-rate", "0"],
+                                      cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, out + err
+    windows = []
+    for i in range(2):
+        job = json.loads(next((tmp_path / ("results%d" % i)).glob("*/jobs/*.json")).read_text())
+        windows.append((job["timing"]["window_start_unix_s"], job["timing"]["window_end_unix_s"],
+                        job["device_lock"]["waited_s"]))
+    (a0, a1, wa), (b0, b1, wb) = windows
+    assert a1 <= b0 or b1 <= a0, "measurement windows overlap: %s" % windows
+    assert max(wa, wb) > 1.0  # one of them waited for the other
