@@ -13,11 +13,11 @@ RESUME ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: bench test models perf setup clean help system-tools
+.PHONY: bench test test-quick models perf setup clean help system-tools
 
 help:
 	@echo "make bench [DEVICE=local] [MODELS=default] [VARIANTS=...] [RESUME=<run-id>]"
-	@echo "make test | make models [ALL=1] | make perf | make clean"
+	@echo "make test | make test-quick | make models [ALL=1] | make perf | make clean"
 
 setup: $(STAMP)
 
@@ -41,15 +41,24 @@ models: $(STAMP)
 	$(PY) -m models build --models $(if $(ALL),all,$(MODELS)) $(if $(ALL),--variants all)
 
 # The SSH and network-namespace tests use real OpenSSH, iproute2 and nftables (Debian packages).
+# The emulated aarch64 board needs debootstrap, qemu-user-static and zstd (no binfmt registration).
+SYSTEM_PACKAGES := openssh-server nftables iproute2 debootstrap qemu-user-static zstd
 system-tools:
-	@if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v ip >/dev/null; then \
+	@if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v ip >/dev/null \
+	   || ! command -v debootstrap >/dev/null || ! command -v qemu-aarch64-static >/dev/null \
+	   || ! command -v zstd >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server nftables iproute2; \
-	  else echo "note: the SSH tests need openssh-server, nftables and iproute2; they are skipped without them"; fi; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	      $(SYSTEM_PACKAGES); \
+	  else echo "note: the SSH/board tests need $(SYSTEM_PACKAGES); they are skipped without them"; fi; \
 	fi
 
 test: $(STAMP) system-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Without the emulated board and the slow end-to-end runs.
+test-quick: $(STAMP) system-tools
+	$(PY) -m pytest -m "not slow and not arm" $(PYTEST_ARGS)
 
 perf: $(STAMP)
 	$(PY) -m bench.perf

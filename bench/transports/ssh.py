@@ -47,6 +47,10 @@ class SshTransport(Transport):
         self.host = device.host
         self.port = int(device.port or 22)
         self.known_hosts = os.path.expanduser(str(device.options.get("known_hosts", "~/.ssh/known_hosts")))
+        #: Python for the harness's helpers on the device (process-group trampoline, file hashes); the agent
+        #: itself always runs with ``device.python``. Differs only where that one is a wrapper (an emulated
+        #: board, a container entry point).
+        self.helper_python = str(device.options.get("helper_python", device.python))
         self._running: Optional[str] = None
         self.client = self._connect(sock)
         self.sftp = self.client.open_sftp()
@@ -159,7 +163,7 @@ class SshTransport(Transport):
              env: Optional[Dict[str, str]] = None) -> ExecResult:
         cwd = cwd or self.root
         envs = " ".join("%s=%s" % (k, q(v)) for k, v in (env or {}).items())
-        wrapped = [self.device.python, "-c", SETSID] + list(argv)
+        wrapped = [self.helper_python, "-c", SETSID] + list(argv)
         command = "cd %s && %s exec %s" % (q(cwd), envs, " ".join(q(a) for a in wrapped))
         self._running = cwd
         try:
@@ -186,12 +190,12 @@ class SshTransport(Transport):
     def file_sha256s(self, remotes: List[str]) -> Dict[str, Optional[str]]:
         if not remotes:
             return {}
-        res = self._run_simple("%s -c %s %s" % (q(self.device.python), q(HASHES), " ".join(q(r) for r in remotes)))
+        res = self._run_simple("%s -c %s %s" % (q(self.helper_python), q(HASHES), " ".join(q(r) for r in remotes)))
         try:
             return json.loads(res.stdout)
         except ValueError:
             raise TransportError("device %r: cannot hash files with %s (exit %s): %s" % (
-                self.device.name, self.device.python, res.returncode, res.stderr.strip()[-200:] or "no output"))
+                self.device.name, self.helper_python, res.returncode, res.stderr.strip()[-200:] or "no output"))
 
     def file_sha256(self, remote: str) -> Optional[str]:
         return self.file_sha256s([remote]).get(remote)
