@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from .deploy import PushStats, agent_hash, deploy_agent, deploy_artifact
 from .inventory import Device
 from .paths import cache_root
-from .transports import Transport, TransportError
+from .transports import Transport
 
 SPECS_FILE = Path(__file__).with_name("reference") / "device_specs.csv"
 _PEAK = re.compile(r"([\d.]+)\s*(GFLOPS|TFLOPS|GOPS|TOPS)", re.I)

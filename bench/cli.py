@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .inventory import InventoryError, load_inventory, resolve_devices
-from .plan import ArtifactRef, PlannedJob, plan_jobs
+from .plan import ArtifactRef, plan_jobs
 from .powerlog import PowerLogError
 from .store import RunStore, StoreError
 

@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Dict, List
 
 from .cli import zoo_artifacts
 from .inventory import local_device
@@ -134,14 +134,29 @@ def sampler_overhead(work: Path, rounds: int = 3) -> int:
     return 0
 
 
+def energy_integration(seconds: float = 1.0, rate_hz: float = 200.0) -> int:
+    """Relative error of the sampler + integration against sensors whose true energy is known."""
+    from device_agents.sensors.synthetic import measure_window, standard_cases
+
+    print("\nenergy integration against known energy (%.0f Hz sampler, %.1f s windows)" % (rate_hz, seconds))
+    for label, sensor, truth in standard_cases():
+        got, n, a, b = measure_window(sensor, seconds, rate_hz)
+        want = truth(a, b)
+        print("  %-28s true %8.2f mJ  measured %8.2f mJ  error %+.3f%%  (%d samples)" % (
+            label, want, got, 100 * (got - want) / want, n))
+    return 0
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="edgebench-perf-"))
-    which = sys.argv[1:] or ["harness", "sampler"]
+    which = sys.argv[1:] or ["harness", "sampler", "energy"]
     rc = 0
     if "harness" in which:
         rc |= harness_overhead(work)
     if "sampler" in which:
         rc |= sampler_overhead(work)
+    if "energy" in which:
+        rc |= energy_integration()
     return rc
 
 

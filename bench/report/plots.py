@@ -124,8 +124,12 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
     if usable and usable[0].get("bandwidth_gbps"):
         ax1.axhline(usable[0]["bandwidth_gbps"], color="gray", ls="-", lw=1, label="measured STREAM triad")
         ax1.legend(fontsize=7)
+    from matplotlib.ticker import FuncFormatter
+
     for ax in (ax1, ax2):
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: "%g" % v if str(int(v))[0] in "25" else ""))
         ax.set_xlabel("model parameters (millions, log)")
         ax.grid(True, which="both", alpha=0.25)
         ax.axvspan(15, 40, color="tab:orange", alpha=0.08)
@@ -209,8 +213,11 @@ def working_set_sweep(device: str, sweep: List[Dict[str, Any]], llc_bytes: Any, 
     if llc_bytes:
         ax.axvline(llc_bytes / 1024, color="gray", ls="--", lw=1, label="last-level cache %.0f KiB" % (llc_bytes / 1024))
         ax.legend(fontsize=8)
+    from matplotlib.ticker import FuncFormatter
+
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("working set (KiB, three arrays)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "%d KiB" % v if v < 1024 else "%d MiB" % (v / 1024)))
+    ax.set_xlabel("working set (three arrays)")
     ax.set_ylabel("GB/s (c = a + b, one thread)")
     ax.set_title("Working-set sweep on %s (smallest sizes are limited by per-call overhead)" % device, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
