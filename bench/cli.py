@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -68,11 +67,9 @@ def _file_artifact(path_text: str) -> ArtifactRef:
         ref.status = "failed"
         ref.error = "model file %s does not exist; check the path given to --model-file" % path
         return ref
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    ref.sha256 = h.hexdigest()
+    from device_agents.hashing import sha256_file
+
+    ref.sha256 = sha256_file(str(path))
     ref.file_bytes = path.stat().st_size
     if fmt == "onnx":
         from models.analyze import AnalyzeError

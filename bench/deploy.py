@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
+from device_agents.hashing import sha256_file
+
 from .paths import REPO_ROOT
 from .transports import Transport, TransportError
 
@@ -29,14 +31,6 @@ class PushStats:
     files_skipped: int = 0
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def agent_files() -> List[Tuple[Path, str]]:
     """(file, path relative to the package parent) of every agent source file, sorted."""
     files = sorted(p for p in AGENT_PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
@@ -46,7 +40,7 @@ def agent_files() -> List[Tuple[Path, str]]:
 def agent_hash() -> str:
     h = hashlib.sha256()
     for path, rel in agent_files():
-        h.update(rel.encode() + b"\0" + _sha256(path).encode() + b"\n")
+        h.update(rel.encode() + b"\0" + sha256_file(path).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -71,7 +65,7 @@ def deploy_agent(transport: Transport, stats: PushStats) -> str:
         return root
     except (FileNotFoundError, OSError):
         pass
-    files = [(path, root + "/" + rel, _sha256(path)) for path, rel in agent_files()]
+    files = [(path, root + "/" + rel, sha256_file(path)) for path, rel in agent_files()]
     present = transport.file_sha256s([remote for _, remote, _ in files])
     todo = [(path, remote, sha) for path, remote, sha in files if present.get(remote) != sha]
     stats.files_skipped += len(files) - len(todo)

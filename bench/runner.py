@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -81,7 +82,11 @@ class DeviceWorker:
                 self.printer("[%d/%d] %s  %s  %s  %s …" % (n, self.counter.total, job.device, job.model,
                                                             job.variant, job.runtime))
                 start = time.perf_counter()
-                result = self.run_job(job)
+                try:
+                    result = self.run_job(job)
+                except Exception as exc:  # a harness bug must not lose the other jobs or their results
+                    result = _error(job, "harness", "%s: %s (harness error; please report it)" % (
+                        type(exc).__name__, exc), traceback=traceback.format_exc()[-3000:])
                 if self.stop.is_set() and result.get("error_type") == "interrupted":
                     return
                 result = self.finish(job, result, time.perf_counter() - start)

@@ -16,6 +16,7 @@ import traceback
 from typing import Any, Dict, List, Optional
 
 from . import AGENT_VERSION, SCHEMA_VERSION
+from .hashing import sha256_file
 from .inputs import InputGenerationError, generate_inputs
 from .job import BadJob, Job
 from .measure import time_call_ms, timed_window, warm_up
@@ -40,14 +41,6 @@ class JobFailed(Exception):
         super().__init__(message)
         self.status = status
         self.error_type = error_type
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _now() -> str:

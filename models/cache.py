@@ -13,6 +13,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from device_agents.hashing import sha256_file
+
+__all__ = ["sha256_file", "cache_root", "cache_key", "artifact_dir", "read_record", "write_record", "REPO_ROOT"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Bump when a builder or converter changes what it produces.
 RECIPE_VERSION = 2
@@ -21,14 +25,6 @@ RECIPE_VERSION = 2
 def cache_root() -> Path:
     """``$EDGEBENCH_CACHE`` or ``<repo>/.cache/edgebench`` (ignored by git)."""
     return Path(os.environ.get("EDGEBENCH_CACHE", REPO_ROOT / ".cache" / "edgebench"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tool_versions() -> Dict[str, Optional[str]]:

@@ -5,10 +5,12 @@ counter is 0: no packet for the test hosts ever headed out of this machine."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
-from typing import List
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
 
 GUARD_TABLE = "edgebench_guard"
 NET = "10.200.0.0/16"
@@ -79,3 +81,27 @@ class Host:
 def make_hosts(ks: List[int]) -> List[Host]:
     install_guard()
     return [Host(k).create() for k in ks]
+
+
+@contextlib.contextmanager
+def ssh_lab(ks: List[int], keys: Any, workdir: Path) -> Iterator[Tuple[List[Host], List[Any], Path]]:
+    """Hosts ``ebdutK`` each running a real sshd on :22, and a known_hosts file for them. Teardown
+    kills the servers, removes the namespaces and the guard, and asserts the guard dropped nothing."""
+    from tests.sshd import Sshd
+
+    hosts = make_hosts(ks)
+    servers: List[Any] = []
+    try:
+        for h in hosts:
+            servers.append(Sshd(keys, h.address, 22, workdir, netns=h.ns).start())
+        known = workdir / "known_hosts"
+        known.write_text("".join(keys.known_hosts_line(s.host, s.port) for s in servers))
+        yield hosts, servers, known
+    finally:
+        for s in servers:
+            s.kill()
+        drops = guard_drops()
+        for h in hosts:
+            h.destroy()
+        remove_guard()
+        assert drops == 0, "%d packet(s) for the test hosts tried to leave this machine" % drops

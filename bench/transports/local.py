@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import shutil
@@ -22,14 +21,9 @@ class LocalTransport(Transport):
         self._proc: Optional[subprocess.Popen] = None
 
     def file_sha256(self, remote: str) -> Optional[str]:
-        path = Path(remote)
-        if not path.is_file():
-            return None
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        from device_agents.hashing import sha256_file
+
+        return sha256_file(remote) if Path(remote).is_file() else None
 
     def push(self, local: Path, remote: str) -> int:
         dest = Path(remote)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
-from tests.netns import guard_drops, have_netns, make_hosts, remove_guard
-from tests.sshd import Keys, Sshd, have_sshd
+from tests.netns import have_netns, ssh_lab
+from tests.sshd import Keys, have_sshd
 
 pytestmark = [pytest.mark.skipif(not (have_sshd() and have_netns()), reason="needs root, sshd, iproute2, nft"),
               pytest.mark.slow]
@@ -22,23 +22,8 @@ pytestmark = [pytest.mark.skipif(not (have_sshd() and have_netns()), reason="nee
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
     work = tmp_path_factory.mktemp("lab")
-    keys = Keys.make(work / "keys")
-    hosts = make_hosts([11, 12])
-    servers = []
-    try:
-        for h in hosts:
-            servers.append(Sshd(keys, h.address, 22, work, netns=h.ns).start())
-        known = work / "known_hosts"
-        known.write_text("".join(keys.known_hosts_line(s.host, s.port) for s in servers))
+    with ssh_lab([11, 12], Keys.make(work / "keys"), work) as (hosts, servers, known):
         yield hosts, servers, known, work
-    finally:
-        for s in servers:
-            s.kill()
-        drops = guard_drops()
-        for h in hosts:
-            h.destroy()
-        remove_guard()
-        assert drops == 0, "%d packet(s) for the test hosts tried to leave this machine" % drops
 
 
 def devices_yaml(tmp_path: Path, servers, known: Path) -> None:
