@@ -210,6 +210,7 @@ def analyze_model(model: Any, batch: int = 1, seq_len: int = 128) -> Counts:
         macs = 0
         flops = 0
         bytes_moved = 0
+        node_weights = 0
         if op in VIEW_OPS:
             pass
         elif op in MATMUL_OPS or op in GEMM_OPS or op in CONV_OPS or op in ATTENTION_OPS:
@@ -240,7 +241,7 @@ def analyze_model(model: Any, batch: int = 1, seq_len: int = 128) -> Counts:
                 if name in inits:
                     if name not in read_weights:
                         read_weights.add(name)
-                        c.weight_bytes += nbytes(name) or 0
+                        node_weights += nbytes(name) or 0
                 else:
                     bytes_moved += nbytes(name) or 0
             for name in node.output:
@@ -248,11 +249,14 @@ def analyze_model(model: Any, batch: int = 1, seq_len: int = 128) -> Counts:
         c.macs += macs
         c.flops += flops
         c.activation_bytes += bytes_moved
-        entry = c.per_op_type.setdefault(op, {"count": 0, "macs": 0, "flops": 0, "activation_bytes": 0})
+        c.weight_bytes += node_weights
+        entry = c.per_op_type.setdefault(op, {"count": 0, "macs": 0, "flops": 0, "activation_bytes": 0,
+                                              "weight_bytes": 0})
         entry["count"] += 1
         entry["macs"] += macs
         entry["flops"] += flops
         entry["activation_bytes"] += bytes_moved
+        entry["weight_bytes"] += node_weights
         c.nodes.append({"name": node.name, "op_type": op, "macs": macs, "flops": flops, "activation_bytes": bytes_moved})
     return c
 

@@ -10,14 +10,13 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-STATS_VERSION = 1
+STATS_VERSION = 2
 
 
 def onnx_stats(path: Path, seq_len: int) -> Dict[str, Any]:
     from .analyze import analyze_file
 
     counts = analyze_file(str(path), seq_len=seq_len).to_json()
-    counts.pop("per_op_type", None)
     counts["counts_method"] = "models.analyze on this ONNX file"
     return counts
 
@@ -29,7 +28,7 @@ def artifact_stats(path: Path, fmt: str, seq_len: int, reference_onnx: Optional[
         stats.update(onnx_stats(path, seq_len))
     elif reference_onnx is not None and reference_onnx.exists():
         ref = onnx_stats(reference_onnx, seq_len)
-        stats.update({k: ref[k] for k in ("params", "macs", "flops", "activation_bytes", "unknown_ops")})
+        stats.update({k: ref[k] for k in ("params", "macs", "flops", "activation_bytes", "unknown_ops", "per_op_type")})
         stats["weight_bytes"] = stats["file_bytes"]
         stats["counts_method"] = ("MACs/FLOPs/activation bytes from the same model's ONNX fp32 graph; "
                                   "weight bytes = this file's size")

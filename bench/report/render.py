@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from ..analysis import compare
+from ..analysis.operators import operator_rows
+from ..analysis.roofline import precision_of
+from ..ceilings import peak_for
 from ..store import RunStore
 from . import plots
 from .tables import fmt, rows_for
@@ -36,6 +39,10 @@ ROOFLINE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "varia
                     ("gflop", "GFLOP/inf"), ("mbytes", "MB moved/inf"), ("arithmetic_intensity", "AI FLOP/B"),
                     ("attained_gops", "attained G/s"), ("attained_gbps", "attained GB/s"), ("roof_gops", "roof G/s"),
                     ("bound", "bound"), ("efficiency_pct", "efficiency %")]
+OPERATOR_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("op_type", "operator"),
+                    ("ms_per_inference", "ms/inference"), ("time_share_pct", "time %"), ("gflop", "GFLOP"),
+                    ("attained_gops", "attained G/s"), ("arithmetic_intensity", "AI FLOP/B"), ("bound", "bound"),
+                    ("note", "note")]
 DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_model", "CPU"),
                 ("board_model", "board"), ("cpu_cores_logical", "logical cores"),
                 ("memory_total_bytes", "memory bytes"), ("cpu_governor", "governor"),
@@ -133,10 +140,15 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     energy = Section("Energy efficiency")
     ceil_sec = Section("Device ceilings")
     roof_rows: List[Dict[str, Any]] = []
+    op_rows: List[Dict[str, Any]] = []
     for device in devices:
         dev_results = [r for r in results if r.get("device_name") == device]
         measured, sheet, note = compare.device_ceilings(ceilings.get(device))
         points = compare.roofline_points(dev_results, measured)
+        for r in dev_results:
+            if r.get("status") == "ok":
+                peak = peak_for(measured["peaks"], r.get("runtime_name", ""), precision_of(r.get("variant", "")))
+                op_rows += operator_rows(r, peak["gops"] if peak else None, measured["bandwidth_gbps"])
         for p in points:
             roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6,
                                   efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None))
@@ -171,7 +183,15 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
                                     plots.working_set_sweep(device, c["sweep"], bw.get("llc_bytes"),
                                                             plot_dir / ("sweep_%s.png" % device))))
     _table(roof, roof_rows, ROOFLINE_COLUMNS)
-    sections += [roof, bw_sec, energy]
+    sections += [roof]
+    ops = Section("Per-operator placement")
+    if op_rows:
+        _text(ops, "From ONNX Runtime's profile; FLOPs and bytes per operator type from the exported graph.")
+        _table(ops, op_rows, OPERATOR_COLUMNS)
+    else:
+        _text(ops, "No job ran with ONNX Runtime's profiler; add --option onnxruntime.profile=true for a "
+                   "per-operator breakdown (the profiler itself slows each run).")
+    sections += [ops, bw_sec, energy]
 
     sec = Section("Energy and thermal state")
     _table(sec, [r for r in rows if r["status"] == "ok"], ENERGY_COLUMNS)

@@ -103,6 +103,23 @@ def test_bad_inputs_give_one_line_each_and_the_run_goes_on(tmp_path: Path, tiny_
     assert "Jobs without a measurement" in (run / "report.md").read_text()
 
 
+def test_model_whose_inputs_cannot_be_generated(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["img"], ["y"])], "g",
+                              [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, "height", "width"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "height", "width"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(model, str(path))
+    proc = bench(["run", "--model-file", str(path), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 1
+    line = next(ln for ln in proc.stdout.splitlines() if "ERROR" in ln)
+    assert "dynamic" in line and "(input_generation)" in line and "'height'" in line and "input_shapes" in line
+
+
 def test_unknown_device_and_option_errors(tmp_path: Path, tiny_onnx: Path) -> None:
     proc = bench(["run", "--device", "jetsno", "--model-file", str(tiny_onnx)])
     assert proc.returncode == 2
