@@ -15,6 +15,8 @@ from typing import Any, Callable, Dict, List, Optional
 from . import cache
 from .zoo import ModelEntry, Variant, Zoo, load_zoo
 
+#: Bump a recipe's revision when its converter changes what it writes (only its artifacts rebuild).
+RECIPE_REVISIONS = {"ort-dynamic-int8-per-channel": 2}
 _EXT = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage.zip"}
 SEED = 0
 
@@ -91,7 +93,7 @@ def _quiet(log_path: Path) -> Any:
 def _recipe(entry: ModelEntry, variant: Variant) -> Dict[str, Any]:
     return {"model": entry.name, "family": entry.family, "config": entry.config, "seq_len": entry.seq_len,
             "variant": variant.name, "format": variant.format, "recipe": variant.recipe, "seed": SEED,
-            "prune": variant.prune}
+            "prune": variant.prune, "recipe_revision": RECIPE_REVISIONS.get(variant.recipe, 0)}
 
 
 def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = False,

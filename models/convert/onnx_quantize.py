@@ -21,10 +21,20 @@ def fp16(parent: Path, out: Path, entry: Any = None) -> None:
 
 
 def dynamic_int8_per_channel(parent: Path, out: Path, entry: Any = None) -> None:
-    """Dynamic INT8 (weights per channel, activations quantised at run time)."""
+    """Dynamic INT8 (weights per channel, activations quantised at run time).
+
+    The exporter's stored intermediate shapes (value_info) are dropped first: for the vision models
+    they disagree with onnxruntime's own shape inference at the classifier, which then refuses the graph.
+    """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(parent), str(out), per_channel=True, weight_type=QuantType.QInt8)
+    model = onnx.load(str(parent))
+    del model.graph.value_info[:]
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / "clean.onnx"
+        onnx.save(model, str(clean))
+        quantize_dynamic(str(clean), str(out), per_channel=True, weight_type=QuantType.QInt8)
 
 
 class _Reader:
