@@ -91,9 +91,12 @@ def _quiet(log_path: Path) -> Any:
 
 
 def _recipe(entry: ModelEntry, variant: Variant) -> Dict[str, Any]:
-    return {"model": entry.name, "family": entry.family, "config": entry.config, "seq_len": entry.seq_len,
-            "variant": variant.name, "format": variant.format, "recipe": variant.recipe, "seed": SEED,
-            "prune": variant.prune, "recipe_revision": RECIPE_REVISIONS.get(variant.recipe, 0)}
+    recipe = {"model": entry.name, "family": entry.family, "config": entry.config, "seq_len": entry.seq_len,
+              "variant": variant.name, "format": variant.format, "recipe": variant.recipe, "seed": SEED,
+              "prune": variant.prune}
+    if RECIPE_REVISIONS.get(variant.recipe):  # only revised recipes change their key
+        recipe["recipe_revision"] = RECIPE_REVISIONS[variant.recipe]
+    return recipe
 
 
 def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = False,
