@@ -50,7 +50,7 @@ def test_failed_conversion_is_recorded_not_skipped(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path))
 
-    def broken(built, out):
+    def broken(built, out, entry=None):
         raise RuntimeError("converter says: op Foo is not supported")
 
     monkeypatch.setitem(convert.RECIPES, "boom", ("tests.models.test_build", "_boom", None))
@@ -60,7 +60,7 @@ def test_failed_conversion_is_recorded_not_skipped(tmp_path: Path, monkeypatch: 
     from models.build import build_artifact
 
     class FakeBuilds:  # no torch model is needed to see the failure path
-        def get(self, entry):
+        def get(self, entry, prune=None):
             return object()
 
     art = build_artifact(zoo, zoo.model("tinybert-4"), zoo.variants["tflite-boom"], builds=FakeBuilds())
