@@ -24,22 +24,26 @@ class CeilingsError(RuntimeError):
     pass
 
 
-def cache_path(device: Device) -> Path:
-    return cache_root() / "ceilings" / ("%s-%s.json" % (device.name, agent_hash()[:12]))
+def cache_path(device: Device, items: List[Dict[str, Any]]) -> Path:
+    """Cached per device, agent version and microbenchmark models."""
+    import hashlib
+
+    key = hashlib.sha256((agent_hash() + "".join(i.get("sha256") or "-" for i in items)).encode()).hexdigest()
+    return cache_root() / "ceilings" / ("%s-%s.json" % (device.name, key[:12]))
 
 
 def measure(device: Device, transport: Transport, remeasure: bool = False, timeout_s: float = 900.0,
             log=print) -> Dict[str, Any]:
     """The device's measured ceilings (from the cache unless ``remeasure``)."""
-    path = cache_path(device)
+    from models.microbench import build_microbench_models
+
+    items = build_microbench_models()
+    path = cache_path(device, items)
     if path.is_file() and not remeasure:
         data = json.loads(path.read_text())
         data["cached"] = True
         return data
-    from models.microbench import build_microbench_models
-
     log("ceilings: measuring %s (compute per precision through the runtimes, STREAM bandwidth) …" % device.name)
-    items = build_microbench_models()
     stats = PushStats()
     agent = deploy_agent(transport, stats)
     remote_items = []

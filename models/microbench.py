@@ -45,12 +45,27 @@ def _tflite_matmul(path: Path, n: int) -> None:
     litert_torch.convert(lin, (torch.randn(n, n),)).export(str(path))
 
 
+def _tflite_int8(fp32: Path, path: Path, n: int) -> None:
+    """Full-INT8 (int8 weights and activations) of the fp32 product, calibrated on N(0,1) inputs."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import recipe
+
+    from .convert.tflite_quantize import _quantize
+
+    key, sig = next(iter(Interpreter(model_path=str(fp32)).get_signature_list().items()))
+    rng = np.random.default_rng(0)
+    feeds = [{name: rng.standard_normal((n, n)).astype(np.float32) for name in sig["inputs"]} for _ in range(4)]
+    _quantize(fp32, path, recipe.static_wi8_ai8(), {key: feeds})
+
+
 def build_microbench_models(n: int = SIZE) -> List[Dict[str, Any]]:
     """Build (once, cached) and describe the microbenchmark models."""
     root = cache_root() / "microbench" / ("n%d" % n)
     root.mkdir(parents=True, exist_ok=True)
     specs = [("onnxruntime", "fp32", "matmul_fp32.onnx"), ("onnxruntime", "fp16", "matmul_fp16.onnx"),
-             ("onnxruntime", "int8", "matmul_int8.onnx"), ("litert", "fp32", "matmul_fp32.tflite")]
+             ("onnxruntime", "int8", "matmul_int8.onnx"), ("litert", "fp32", "matmul_fp32.tflite"),
+             ("litert", "int8", "matmul_int8.tflite")]
     out = []
     for runtime, precision, name in specs:
         path = root / name
@@ -64,7 +79,10 @@ def build_microbench_models(n: int = SIZE) -> List[Dict[str, Any]]:
                     from .build import _quiet
 
                     with _quiet(root / "build.log"):
-                        _tflite_matmul(path, n)
+                        if precision == "int8":
+                            _tflite_int8(root / "matmul_fp32.tflite", path, n)
+                        else:
+                            _tflite_matmul(path, n)
             except Exception as exc:
                 entry.update(path=None, error="%s: %s" % (type(exc).__name__, str(exc)[:300]))
                 out.append(entry)
