@@ -96,7 +96,7 @@ def zoo_artifacts(models: List[str], variants: List[str]) -> List[ArtifactRef]:
 
 def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
     m: Dict[str, Any] = {"min_runs": args.runs, "min_seconds": args.min_seconds, "warmup_runs": args.warmup,
-                         "max_seconds": args.max_seconds, "seed": args.seed}
+                         "max_seconds": args.max_seconds, "max_runs": max(args.max_runs, args.runs), "seed": args.seed}
     if args.pin_cores:
         m["pin_cores"] = [int(c) for c in _split([args.pin_cores])]
     if args.sample_rate is not None:
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs", type=int, default=50, help="minimum timed runs per job (default 50)")
     run.add_argument("--min-seconds", type=float, default=1.0, help="minimum timed seconds per job (default 1)")
     run.add_argument("--max-seconds", type=float, default=60.0, help="stop a job's timed window after this (default 60)")
+    run.add_argument("--max-runs", type=int, default=10000, help="stop a job's timed window after this many runs "
+                     "(default 10000)")
     run.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5, at least 0.2 s)")
     run.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
     run.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")

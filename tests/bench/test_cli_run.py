@@ -166,7 +166,8 @@ def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, tiny
         p = tmp_path / ("m%d.onnx" % i)
         p.write_bytes(tiny_onnx.read_bytes())
         models += ["--model-file", str(p)]
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--min-seconds", "2", "--runs", "5"] + models,
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--min-seconds", "2", "--runs", "5",
+                             "--max-runs", "100000000", "--ceilings", "skip"] + models,
                             cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = tmp_path / "results"
     deadline = time.monotonic() + 120
