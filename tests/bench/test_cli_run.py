@@ -160,14 +160,15 @@ def test_hanging_and_crashing_agents(tmp_path: Path, tiny_onnx: Path) -> None:
     assert ps.stdout.strip() == ""
 
 
-def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, tiny_onnx: Path) -> None:
+@pytest.mark.slow
+def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, zoo_default) -> None:
     models = []
     for i in range(3):
         p = tmp_path / ("m%d.onnx" % i)
-        p.write_bytes(tiny_onnx.read_bytes())
+        p.write_bytes(Path(zoo_default["onnx-fp32"].path).read_bytes())
         models += ["--model-file", str(p)]
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--min-seconds", "2", "--runs", "5",
-                             "--max-runs", "100000000", "--ceilings", "skip"] + models,
+                             "--ceilings", "skip"] + models,
                             cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = tmp_path / "results"
     deadline = time.monotonic() + 120
