@@ -47,8 +47,25 @@ def _label(p: Dict[str, Any]) -> str:
     return "%s · %s · %s" % (p["model"], p["variant"], p["runtime"])
 
 
+#: Above this many points, points carry numbers and a key beside the axes instead of overlapping text.
+DIRECT_LABELS = 8
+
+
+def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: List[str]) -> None:
+    if len(labels) <= DIRECT_LABELS:
+        for x, y, text in zip(xs, ys, labels):
+            ax.annotate(text, (x, y), fontsize=7, xytext=(5, -3), textcoords="offset points")
+        return
+    for i, (x, y) in enumerate(zip(xs, ys), start=1):
+        ax.annotate(str(i), (x, y), fontsize=6.5, xytext=(3, 2), textcoords="offset points", color="black")
+    key = "\n".join("%2d  %s" % (i, text) for i, text in enumerate(labels, start=1))
+    fig.subplots_adjust(right=0.62)
+    fig.text(0.64, 0.5, key, fontsize=6.5, va="center", ha="left", family="monospace")
+
+
 def _save(fig: Any, out: Path) -> Path:
-    fig.tight_layout()
+    if not fig.texts:  # a key placed beside the axes keeps its own layout
+        fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -58,7 +75,8 @@ def _save(fig: Any, out: Path) -> Path:
 def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any], datasheet: Any,
              out: Path) -> Path:
     """Log-log roofline: measured ceilings solid, datasheet ceilings dashed, one labelled point per job."""
-    fig, ax = plt.subplots(figsize=(9, 6))
+    many = len(points) > DIRECT_LABELS
+    fig, ax = plt.subplots(figsize=(14 if many else 9, 7 if many else 6))
     bw = measured.get("bandwidth_gbps")
     peaks = measured.get("peaks") or {}
     ais = [p["arithmetic_intensity"] for p in points] or [1.0]
@@ -92,9 +110,9 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
         ax.scatter(p["arithmetic_intensity"], p["attained_gops"], s=40, zorder=5,
                    color=colours.get(p["precision"], "k"), marker=markers.get(p["runtime"], "^"),
                    edgecolors="black", linewidths=0.5)
-        ax.annotate(_label(p) + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else ""),
-                    (p["arithmetic_intensity"], p["attained_gops"]), fontsize=7, xytext=(5, -3),
-                    textcoords="offset points")
+    _label_points(fig, ax, [p["arithmetic_intensity"] for p in points], [p["attained_gops"] for p in points],
+                  [_label(p) + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else "")
+                   for p in points])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -105,22 +123,38 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     ax.grid(True, which="both", alpha=0.25)
     if not points:
         ax.text(0.5, 0.5, "no job with FLOP/byte counts to place", ha="center", transform=ax.transAxes)
+    ax.scatter([], [], marker="o", color="white", edgecolors="black", label="ONNX Runtime (colour: precision)")
+    ax.scatter([], [], marker="s", color="white", edgecolors="black", label="LiteRT")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out)
 
 
 def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -> Path:
     """Attained bandwidth and roofline efficiency against model parameters."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
     usable = [p for p in points if p.get("params")]
-    for p in usable:
-        ax1.scatter(p["params"] / 1e6, p["attained_gbps"], s=30)
-        ax1.annotate(_label(p), (p["params"] / 1e6, p["attained_gbps"]), fontsize=6, xytext=(3, 3),
-                     textcoords="offset points")
+    many = len(usable) > DIRECT_LABELS
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(16 if many else 11, 5 if many else 4.5))
+    colours = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
+    xs = [p["params"] / 1e6 for p in usable]
+    for p, x in zip(usable, xs):
+        ax1.scatter(x, p["attained_gbps"], s=30, color=colours.get(p["precision"], "k"))
         if p.get("efficiency") is not None:
-            ax2.scatter(p["params"] / 1e6, 100 * p["efficiency"], s=30)
-            ax2.annotate(_label(p), (p["params"] / 1e6, 100 * p["efficiency"]), fontsize=6, xytext=(3, 3),
-                         textcoords="offset points")
+            ax2.scatter(x, 100 * p["efficiency"], s=30, color=colours.get(p["precision"], "k"))
+    labels = [_label(p) for p in usable]
+    if many:
+        for i, (p, x) in enumerate(zip(usable, xs), start=1):
+            ax1.annotate(str(i), (x, p["attained_gbps"]), fontsize=6.5, xytext=(3, 2), textcoords="offset points")
+            if p.get("efficiency") is not None:
+                ax2.annotate(str(i), (x, 100 * p["efficiency"]), fontsize=6.5, xytext=(3, 2),
+                             textcoords="offset points")
+        fig.subplots_adjust(right=0.7, wspace=0.25)
+        fig.text(0.71, 0.5, "\n".join("%2d  %s" % (i, t) for i, t in enumerate(labels, start=1)), fontsize=6.5,
+                 va="center", family="monospace")
+    else:
+        for p, x, t in zip(usable, xs, labels):
+            ax1.annotate(t, (x, p["attained_gbps"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            if p.get("efficiency") is not None:
+                ax2.annotate(t, (x, 100 * p["efficiency"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     if usable and usable[0].get("bandwidth_gbps"):
         ax1.axhline(usable[0]["bandwidth_gbps"], color="gray", ls="-", lw=1, label="measured STREAM triad")
         ax1.legend(fontsize=7)
@@ -135,10 +169,15 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
         ax.axvspan(15, 40, color="tab:orange", alpha=0.08)
     ax1.set_ylabel("attained bandwidth (GB/s): bytes / p50")
     ax2.set_ylabel("efficiency vs roofline (%)")
-    ax1.set_title("Memory traffic on %s (shaded: 15–40 M params)" % device, fontsize=10)
+    ax1.set_title("Memory traffic on %s (shaded: 15–40 M params; colour: precision)" % device, fontsize=10)
     ax2.set_title("How close to the roof each model runs", fontsize=10)
     if not usable:
         ax1.text(0.5, 0.5, "no job with parameter counts", ha="center", transform=ax1.transAxes)
+    if many:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        return out
     return _save(fig, out)
 
 
@@ -157,7 +196,7 @@ def energy_efficiency(device: str, points: List[Dict[str, Any]], reason: str, ou
     usable = [p for p in points if p.get("energy_mj") is not None]
     for p in usable:
         ax.scatter(p["p50_ms"], p["energy_mj"], s=35)
-        ax.annotate(_label(p), (p["p50_ms"], p["energy_mj"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    _label_points(fig, ax, [p["p50_ms"] for p in usable], [p["energy_mj"] for p in usable], [_label(p) for p in usable])
     front = pareto_front([(p["p50_ms"], p["energy_mj"]) for p in usable])
     if len(front) > 1:
         ax.plot([x for x, _ in front], [y for _, y in front], color="tab:red", lw=1.5, label="Pareto front")
