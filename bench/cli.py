@@ -291,7 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)  # a killed run keeps its results and says how to resume, like Ctrl-C
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

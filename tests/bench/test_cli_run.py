@@ -23,6 +23,30 @@ def bench(args: List[str], timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout, env=dict(os.environ))
 
 
+def start_run(tmp_path: Path, model: str, copies: int, args: List[str]) -> subprocess.Popen:
+    """``bench run`` in the background on ``copies`` copies of one model file."""
+    files: List[str] = []
+    for i in range(copies):
+        p = tmp_path / ("m%d.onnx" % i)
+        p.write_bytes(Path(model).read_bytes())
+        files += ["--model-file", str(p)]
+    # A shell without job control starts background jobs with SIGINT ignored (CI may): restore it.
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", "--ceilings", "skip"] + args + files,
+                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for_result(results: Path, device: str = "", timeout: float = 120) -> None:
+    """Until a job of ``device`` (any device if empty) has stored its result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [json.loads(p.read_text()) for p in results.glob("*/jobs/*.json")] if results.exists() else []
+        if any(not device or d.get("device_name") == device for d in done):
+            return
+        time.sleep(0.1)
+    raise AssertionError("no %s result within %.0f s" % (device or "job", timeout))
+
+
 def only_run(results: Path) -> Path:
     runs = [p for p in results.iterdir() if (p / "manifest.json").exists()]
     assert len(runs) == 1, runs
@@ -162,21 +186,9 @@ def test_hanging_and_crashing_agents(tmp_path: Path, tiny_onnx: Path) -> None:
 
 @pytest.mark.slow
 def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, zoo_default) -> None:
-    models = []
-    for i in range(3):
-        p = tmp_path / ("m%d.onnx" % i)
-        p.write_bytes(Path(zoo_default["onnx-fp32"].path).read_bytes())
-        models += ["--model-file", str(p)]
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--min-seconds", "2", "--runs", "5",
-                             "--ceilings", "skip"] + models,
-                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_run(tmp_path, zoo_default["onnx-fp32"].path, 3, ["--min-seconds", "2", "--runs", "5"])
     results = tmp_path / "results"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        done = list(results.glob("*/jobs/*.json")) if results.exists() else []
-        if done:
-            break
-        time.sleep(0.1)
+    wait_for_result(results)
     time.sleep(0.5)  # the second job is now in its timed window
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
+from tests.bench.test_cli_run import QUICK, bench, only_run, start_run, wait_for_result
 from tests.sshd import Keys, Sshd, free_port, have_sshd
 
 pytestmark = pytest.mark.skipif(not have_sshd(), reason="needs root, unshare and OpenSSH's sshd (make test installs it)")
@@ -108,21 +108,10 @@ def test_sshd_killed_mid_run_then_resume(tmp_path: Path, zoo_default) -> None:
     known = tmp_path / "known_hosts"
     known.write_text(keys.known_hosts_line(sshd.host, sshd.port))
     write_devices(tmp_path, sshd, known)
-    models = []
-    for i in range(3):
-        p = tmp_path / ("m%d.onnx" % i)
-        p.write_bytes(Path(zoo_default["onnx-fp32"].path).read_bytes())
-        models += ["--model-file", str(p)]
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--device", "box,local", "--ceilings", "skip",
-                             "--runs", "5", "--min-seconds", "1.5", "--job-timeout", "60"] + models,
-                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_run(tmp_path, zoo_default["onnx-fp32"].path, 3,
+                     ["--device", "box,local", "--runs", "5", "--min-seconds", "1.5", "--job-timeout", "60"])
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            done = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/jobs/*.json")]
-            if any(d.get("device_name") == "box" for d in done):
-                break
-            time.sleep(0.1)
+        wait_for_result(tmp_path / "results", "box", 60)
         time.sleep(0.5)  # the second box job is running now
         sshd.kill()
         out, err = proc.communicate(timeout=90)

@@ -4,14 +4,13 @@ link fault. Guarded as ../shared/TESTBED.md says; the guard's drop counter must 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
+from tests.bench.test_cli_run import QUICK, bench, only_run, start_run, wait_for_result
 from tests.netns import have_netns, ssh_lab
 from tests.sshd import Keys, have_sshd
 
@@ -47,21 +46,10 @@ def test_two_namespace_hosts_in_parallel(tmp_path: Path, lab, tiny_onnx: Path) -
 def test_device_link_down_mid_run_then_resume(tmp_path: Path, lab, zoo_default) -> None:
     hosts, servers, known, _ = lab
     devices_yaml(tmp_path, servers, known)
-    models = []
-    for i in range(2):
-        p = tmp_path / ("m%d.onnx" % i)
-        p.write_bytes(Path(zoo_default["onnx-fp32"].path).read_bytes())
-        models += ["--model-file", str(p)]
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--device", "ns1,ns2", "--ceilings", "skip",
-                             "--runs", "5", "--min-seconds", "3", "--job-timeout", "40"] + models,
-                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_run(tmp_path, zoo_default["onnx-fp32"].path, 2,
+                     ["--device", "ns1,ns2", "--runs", "5", "--min-seconds", "3", "--job-timeout", "40"])
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            done = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/jobs/*.json")]
-            if any(d.get("device_name") == "ns2" for d in done):
-                break
-            time.sleep(0.1)
+        wait_for_result(tmp_path / "results", "ns2", 90)
         time.sleep(0.5)
         hosts[1].link(False)
         t_down = time.monotonic()
