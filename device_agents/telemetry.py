@@ -69,7 +69,12 @@ class JobTelemetry:
             out["sensors_tried"] = self._tried(POWER_PREFERENCE)
             return out
         series = self.sampler.series(self.power.name)
+        calibration = self.power.calibrate(series, self.idle, (t0, t1)) if self.idle else None
         energy, inside, warnings = window_energy(series, self.power.kind, t0, t1, self.power.wrap_uj)
+        if calibration:
+            out["calibration"] = calibration
+            if calibration.get("warning"):
+                warnings.append(calibration["warning"])
         idle_mw = None
         if self.idle is not None:
             idle_e, _, _ = window_energy(series, self.power.kind, self.idle[0], self.idle[1], self.power.wrap_uj)

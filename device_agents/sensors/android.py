@@ -56,9 +56,14 @@ def battery_sample(fields: Dict[str, str], t_s: Optional[float] = None) -> Sampl
     extra.update({"current_unit_assumed": unit, "sign_rule": sign_rule, "voltage_v": volts,
                   "battery_drain_mw": drain_mw, "capacity_pct": float(f["CAPACITY"]) if f.get("CAPACITY") else None})
     total = None
-    if (status or "").lower() == "discharging":
+    st = (status or "").lower()
+    if st == "discharging":
         total = drain_mw
         extra["total_rule"] = "battery discharge power (V x I)"
+    elif st in ("", "unknown"):
+        total = drain_mw  # the sign is settled by the idle→load step (AndroidBatterySensor.calibrate)
+        extra["total_rule"] = "battery power (V x I), sign from the idle→load step"
+        extra["sign_unverified"] = True
     else:
         extra["total_rule"] = ON_EXTERNAL_POWER
     return Sample(t_s=t_s, rails_mw={"battery": drain_mw}, total_power_mw=total, temps_c=temps, extra=extra)
@@ -93,6 +98,39 @@ def parse_meminfo(text: str) -> Dict[str, Any]:
             "total_pss_reason": None if total is not None else "no TOTAL line in this output"}
 
 
+#: A phone under load draws between these (mW); outside, the unit assumption is wrong.
+PLAUSIBLE_MW = (50.0, 20000.0)
+
+
+def calibrate_step(series: List[Sample], idle: Tuple[float, float], window: Tuple[float, float]) -> Dict[str, Any]:
+    """Settle the sign from the idle→load step (the load must draw more than idle) and check the range.
+
+    Samples whose sign the status could not tell are flipped in place when the step says so."""
+    def mean(t0: float, t1: float) -> Optional[float]:
+        vals = [s.total_power_mw for s in series if s.t_s is not None and t0 <= s.t_s <= t1
+                and s.total_power_mw is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    idle_mw, load_mw = mean(*idle), mean(*window)
+    out: Dict[str, Any] = {"method": "idle→load step", "idle_mw": idle_mw, "load_mw": load_mw, "flipped": False}
+    if idle_mw is None or load_mw is None:
+        out["evidence"] = "no battery power in the idle or load window"
+        return out
+    unverified = any(s.extra.get("sign_unverified") for s in series)
+    if unverified and load_mw < idle_mw:
+        for s in series:
+            if s.extra.get("sign_unverified") and s.total_power_mw is not None:
+                s.total_power_mw = -s.total_power_mw
+                s.rails_mw = {k: -v for k, v in s.rails_mw.items()}
+        out.update(flipped=True, idle_mw=-idle_mw, load_mw=-load_mw)
+    out["evidence"] = "load %.0f mW vs idle %.0f mW" % (out["load_mw"], out["idle_mw"])
+    out["plausible"] = PLAUSIBLE_MW[0] <= abs(out["load_mw"]) <= PLAUSIBLE_MW[1]
+    if not out["plausible"]:
+        out["warning"] = ("battery power %.0f mW under load is outside %.0f–%.0f mW: the vendor's unit differs "
+                          "from the kernel ABI" % (out["load_mw"], PLAUSIBLE_MW[0], PLAUSIBLE_MW[1]))
+    return out
+
+
 class AndroidBatterySensor(Sensor):
     name = "android_battery"
     kind = "power"
@@ -113,6 +151,10 @@ class AndroidBatterySensor(Sensor):
         fields = {k: self.files.read(self.root + "/" + k.lower()) or "" for k in
                   ("CURRENT_NOW", "VOLTAGE_NOW", "STATUS", "TEMP", "CAPACITY")}
         return battery_sample({k: v for k, v in fields.items() if v}, t_s)
+
+    def calibrate(self, series: List[Sample], idle: Tuple[float, float], window: Tuple[float, float]
+                  ) -> Optional[Dict[str, Any]]:
+        return calibrate_step(series, idle, window)
 
     def close(self) -> None:
         self.files.close()

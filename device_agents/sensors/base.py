@@ -71,6 +71,12 @@ class Sensor:
     def describe(self) -> Dict[str, Any]:
         return {"sensor": self.name, "kind": self.kind, "boundary": self.boundary, "max_rate_hz": self.max_rate_hz}
 
+    def calibrate(self, series: List[Sample], idle: Tuple[float, float], window: Tuple[float, float]
+                  ) -> Optional[Dict[str, Any]]:
+        """Sources whose sign or unit is uncertain fix their samples in place from the idle→load step and
+        say how; the default has nothing to calibrate."""
+        return None
+
 
 class OpenFiles:
     """Sysfs files kept open and re-read with seek(0) (cheap, no process per sample)."""

@@ -184,3 +184,24 @@ def test_parse_cli_errors() -> None:
     proc = subprocess.run([sys.executable, "-m", "device_agents.sensors", "parse", "tegrastat", "x"], cwd=str(REPO),
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown log kind 'tegrastat'" in proc.stderr and "tegrastats" in proc.stderr
+
+
+def test_battery_sign_from_the_idle_to_load_step() -> None:
+    """Status 'Unknown' tells nothing: the step (load draws more than idle) settles the sign."""
+    idle = [android.battery_sample({"STATUS": "Unknown", "CURRENT_NOW": "150000", "VOLTAGE_NOW": "3900000"}, t)
+            for t in (0.0, 0.5, 1.0)]
+    load = [android.battery_sample({"STATUS": "Unknown", "CURRENT_NOW": "600000", "VOLTAGE_NOW": "3900000"}, t)
+            for t in (2.0, 2.5, 3.0)]
+    series = idle + load
+    assert all(s.total_power_mw < 0 for s in series)  # ABI assumption: positive current = charging
+    cal = android.calibrate_step(series, (0.0, 1.0), (2.0, 3.0))
+    assert cal["flipped"] is True and cal["plausible"] is True
+    assert [round(s.total_power_mw) for s in series] == [585] * 3 + [2340] * 3  # 0.15/0.6 A × 3.9 V
+    # a vendor reporting mA where µA is expected gives implausible power: said, not hidden
+    tiny = [android.battery_sample({"STATUS": "Unknown", "CURRENT_NOW": str(c), "VOLTAGE_NOW": "3900000"}, t)
+            for c, t in ((-150, 0.0), (-600, 2.0))]
+    cal = android.calibrate_step(tiny, (0.0, 1.0), (1.5, 2.5))
+    assert cal["flipped"] is False and cal["plausible"] is False and "unit differs" in cal["warning"]
+    # status Discharging needs no step: the sign comes from the status
+    dis = android.battery_sample({"STATUS": "Discharging", "CURRENT_NOW": "-500000", "VOLTAGE_NOW": "3900000"}, 0.0)
+    assert "sign_unverified" not in dis.extra
