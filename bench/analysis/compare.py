@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..ceilings import CeilingsError, bandwidth_gbps, datasheet, measured_peaks
+from .energy import energy_columns
 from .roofline import place_result
 
 BASELINE = ("onnx-fp32", "onnxruntime")
@@ -57,8 +58,6 @@ def roofline_points(results: List[Dict[str, Any]], measured: Dict[str, Any]) -> 
 
 def energy_points(results: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], str]:
     """(points with p50_ms and energy_mj, reason when none has energy)."""
-    from ..report.tables import energy_columns
-
     points, reasons = [], []
     for r in results:
         if r.get("status") != "ok":

@@ -16,7 +16,7 @@ class PruningUnsupported(ValueError):
 
 
 def _attention_blocks(model: Any) -> List[Any]:
-    """(self-attention, output projection, heads, head size) for BERT-style and DistilBERT layers."""
+    """("bert" | "distil", attention module) for every BERT-style or DistilBERT self-attention."""
     blocks = []
     for mod in model.modules():
         if all(hasattr(mod, a) for a in ("query", "key", "value", "num_attention_heads", "attention_head_size")):
@@ -76,8 +76,6 @@ def prune_heads_(model: Any, share: float) -> int:
             att.n_heads = n - drop
             if hasattr(att, "dim"):
                 att.dim = (n - drop) * d
-        if hasattr(att, "config") and hasattr(att.config, "num_attention_heads"):
-            pass
         removed += drop
     return removed
 
