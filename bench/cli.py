@@ -1,19 +1,23 @@
-"""``python -m bench run | devices | probe | report`` — the host's command line."""
+"""``python -m bench run | devices | probe | report | compare | history`` — the host's command line."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .inventory import InventoryError, load_inventory, resolve_devices
+from .paths import UnsafePath, slug_name
 from .plan import ArtifactRef, plan_jobs
 from .powerlog import PowerLogError
 from .store import RunStore, StoreError
 
-FORMAT_RUNTIME = {".onnx": ("onnx", "onnxruntime"), ".tflite": ("tflite", "litert"), ".zip": ("coreml", "coreml")}
+FORMAT_RUNTIME = {".onnx": ("onnx", "onnxruntime"), ".tflite": ("tflite", "litert"), ".zip": ("coreml", "coreml"),
+                  ".pt2": ("pt2", "torch"), ".pte": ("pte", "executorch"),
+                  ".engine": ("engine", "tensorrt"), ".plan": ("engine", "tensorrt")}
 
 
 class UsageError(ValueError):
@@ -49,10 +53,73 @@ def runtime_options(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
             raise UsageError("--option %r: write RUNTIME.KEY=VALUE, e.g. onnxruntime.graph_optimization_level=basic"
                              % item)
         try:
-            opts[canonical_name(rt)][opt] = _parse_value(value)
+            name = canonical_name(rt)
         except KeyError as exc:
             raise UsageError("--option %r: %s" % (item, exc.args[0]))
+        opts[name][opt] = check_option(name, opt, _parse_value(value), item)
     return {k: v for k, v in opts.items() if v}
+
+
+#: Options whose default is None, and the type a value must have.
+_NONE_DEFAULT_TYPES = {"threads": int, "inter_op_threads": int}
+
+
+def check_option(runtime: str, key: str, value: Any, item: str) -> Any:
+    """A runtime option checked on the host before anything runs: a known key (typos are refused with the
+    list) and a value of the default's type (providers: a name or a list of names)."""
+    from device_agents.runtimes import runtime_class
+
+    defaults = runtime_class(runtime).default_options
+    if key not in defaults:
+        raise UsageError("--option %r: %s has no option %r; its options: %s"
+                         % (item, runtime, key, ", ".join(sorted(defaults))))
+    default = defaults[key]
+    if key == "providers":
+        value = [value] if isinstance(value, str) else value
+        ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        want = "a provider name or a JSON list of names, e.g. '[\"CUDAExecutionProvider\"]'"
+    elif default is None:
+        typ = _NONE_DEFAULT_TYPES.get(key)
+        ok = typ is None or (isinstance(value, typ) and not isinstance(value, bool))
+        want = "an integer"
+    elif isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        want = "a number"
+    else:
+        ok, want = isinstance(value, type(default)), "a %s" % type(default).__name__
+    if not ok:
+        raise UsageError("--option %r: %s.%s must be %s, not %r" % (item, runtime, key, want, value))
+    return value
+
+
+def check_model_file(path: Path, fmt: str) -> None:
+    """Refuse, before any work, a model file that is missing, empty or not of its format (UsageError)."""
+    if not path.is_file():
+        raise UsageError("--model-file %s does not exist; check the path" % path)
+    size = path.stat().st_size
+    if size == 0:
+        raise UsageError("--model-file %s is empty (0 bytes); export the model again" % path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if fmt == "tflite" and head[4:8] != b"TFL3":
+        raise UsageError("--model-file %s is not a TFLite flatbuffer (no 'TFL3' identifier); check that it is the "
+                         "converter's output" % path)
+    if fmt in ("coreml", "pt2"):
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            raise UsageError("--model-file %s is not a %s" % (path, "zipped .mlpackage" if fmt == "coreml"
+                                                              else "torch.export archive (torch.export.save)"))
+    if fmt == "onnx":
+        import onnx
+
+        try:
+            onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise UsageError("--model-file %s is not a readable ONNX model (%s: %s); export it again"
+                             % (path, type(exc).__name__, str(exc)[:200]))
 
 
 def _file_artifact(path_text: str) -> ArtifactRef:
@@ -61,12 +128,9 @@ def _file_artifact(path_text: str) -> ArtifactRef:
     if fmt is None:
         raise UsageError("--model-file %s: unknown format %r; edgebench runs .onnx and .tflite files"
                          % (path, path.suffix))
-    ref = ArtifactRef(model=path.stem, variant="%s-file" % fmt, format=fmt, runtime=runtime,
+    check_model_file(path, fmt)
+    ref = ArtifactRef(model=slug_name(path.stem), variant="%s-file" % fmt, format=fmt, runtime=runtime,
                       path=str(path.resolve()), sha256=None)
-    if not path.is_file():
-        ref.status = "failed"
-        ref.error = "model file %s does not exist; check the path given to --model-file" % path
-        return ref
     from device_agents.hashing import sha256_file
 
     ref.sha256 = sha256_file(str(path))
@@ -79,8 +143,8 @@ def _file_artifact(path_text: str) -> ArtifactRef:
             ref.stats = onnx_stats(path, ref.seq_len)
             ref.stats["file_bytes"] = ref.file_bytes
             ref.params = ref.stats.get("params")
-        except AnalyzeError:
-            pass  # the agent will report the unreadable model for this job
+        except (AnalyzeError, ValueError, KeyError) as exc:
+            print("note: %s: no FLOPs/bytes analysis (%s); the roofline will skip it" % (path, exc))
     return ref
 
 
@@ -101,6 +165,14 @@ def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
         m["pin_cores"] = [int(c) for c in _split([args.pin_cores])]
     if args.sample_rate is not None:
         m["sample_rate_hz"] = args.sample_rate
+    if args.target_ci is not None:
+        if not args.target_ci > 0:
+            raise UsageError("--target-ci %s: give the median CI half-width as a positive percentage, e.g. 1"
+                             % args.target_ci)
+        m["target_ci_pct"] = args.target_ci
+    if args.cooldown_temp is not None:
+        m["cooldown_temp_c"] = args.cooldown_temp
+        m["cooldown_max_s"] = args.cooldown_max_s
     return m
 
 
@@ -113,6 +185,13 @@ def finish_run(store: RunStore, printer: Any = print) -> None:
     paths = render_report([store], store.root)
     printer("")
     printer(text_table(rows))
+    from .report.trust import rounds_rows
+
+    for g in rounds_rows([dict(r, run_id=store.run_id) for r in store.results()]):
+        printer("rounds  %s: p50 %s ms — between-round spread %s vs within-run CI95 ±%s: %s" % (
+            g["group"], g["round_p50s"], "%.1f %%" % g["between_pct"] if g["between_pct"] is not None else "—",
+            "%.2f %%" % g["within_pct"] if g["within_pct"] is not None else "—",
+            {"yes": "rounds agree", "NO": "rounds DISAGREE (the number does not reproduce)"}.get(g["agree"], "—")))
     printer("")
     printer("report: %s" % paths["html"].resolve())
 
@@ -125,15 +204,13 @@ def _attach_log(store: RunStore, log: str, kind: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import Interrupted, run_plan
-
     if args.power_log:
         from .powerlog import check_kind
 
         check_kind(args.power_log_kind or "")
     inventory = load_inventory()
     if args.resume:
-        store = RunStore.open(args.resume)
+        store = RunStore.open(args.resume).lock()  # before reading what is finished: one harness per run
         jobs = store.planned_jobs()
         done = set(store.finished_ids())
         todo = [j for j in jobs if j.job_id not in done]
@@ -147,12 +224,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         models = _split(args.models)
         if models or not artifacts:
             artifacts = zoo_artifacts(models or ["default"], _split(args.variants)) + artifacts
+        if args.rounds < 1:
+            raise UsageError("--rounds %d: need at least 1" % args.rounds)
         todo = plan_jobs(device_names, artifacts, _split(args.runtimes) or None, options, measure_spec(args),
-                         args.job_timeout)
+                         args.job_timeout, rounds=args.rounds)
         if not todo:
             raise UsageError("nothing to run: no model matches the runtimes %s" % ",".join(_split(args.runtimes)))
-        store = RunStore.create(todo, sys.argv)
+        store = RunStore.create(todo, sys.argv).lock()
         print("run %s: %d job(s) on %s → %s" % (store.run_id, len(todo), ", ".join(device_names), store.root))
+    try:
+        return _run_locked(args, store, todo, devices)
+    finally:
+        store.unlock()
+
+
+def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devices: Dict[str, Any]) -> int:
+    from .runner import Interrupted, run_plan
+    from .store import ResultsDiskFull
+
     try:
         counts = run_plan(store, todo, devices, ceilings=args.ceilings)
     except Interrupted:
@@ -161,11 +250,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\ninterrupted: %d job(s) finished and kept in %s\nresume with: python -m bench run --resume %s"
               "   (or: make bench RESUME=%s)" % (finished, store.root, store.run_id, store.run_id))
         return 130
+    except ResultsDiskFull as exc:
+        try:
+            store.set_state("interrupted", reason="results disk full")
+        except (ResultsDiskFull, OSError):
+            pass  # the manifest from the start stays ('running'): --resume still works
+        print("\n%s" % exc, file=sys.stderr)
+        return 3
     remaining = [j.job_id for j in store.planned_jobs() if j.job_id not in set(store.finished_ids())]
-    store.set_state("complete" if not remaining else "complete_with_errors", counts=counts)
     if args.power_log:
         _attach_log(store, args.power_log, args.power_log_kind)
-    finish_run(store)
+    try:
+        try:
+            finish_run(store)
+        except OSError as exc:  # the report's plots (matplotlib) hit a full disk as a plain OSError
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise ResultsDiskFull("results disk full while writing the report (%s)" % exc.strerror)
+        # 'complete' only once the tables and the report are on disk
+        store.set_state("complete" if not remaining else "complete_with_errors", counts=counts)
+    except ResultsDiskFull as exc:
+        print("\n%s: every job result is kept in %s; free space, then re-render with: python -m bench report %s"
+              % (exc, store.root / "jobs", store.run_id), file=sys.stderr)
+        return 3
+    for skipped in store.skipped:
+        print("skipped unreadable job file %s" % skipped, file=sys.stderr)
+    if args.strict:
+        from .validity import invalid_jobs
+
+        bad = invalid_jobs(store.results())
+        if bad:
+            print("--strict: %d measured job(s) are not valid: %s" % (len(bad), ", ".join(bad)), file=sys.stderr)
+            return 4
     if remaining:
         print("%d job(s) without a measurement (see report); retry them with: python -m bench run --resume %s"
               % (len(remaining), store.run_id))
@@ -174,14 +290,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _probe(device: Any, timeout_s: float = 60.0) -> Dict[str, Any]:
-    from .deploy import PushStats, deploy_agent
+    from .deploy import PushStats, agent_env, check_workdir, deploy_agent
     from .transports import open_transport
 
     transport = open_transport(device)
     try:
+        check_workdir(transport, device.python, device.name, timeout_s=timeout_s)
         agent = deploy_agent(transport, PushStats())
         res = transport.exec([device.python, "-m", "device_agents", "probe"], timeout_s=timeout_s,
-                             cwd=transport.root, env={"PYTHONPATH": agent})
+                             cwd=transport.root, env=agent_env(agent, transport.root))
     finally:
         transport.close()
     if res.timed_out or res.returncode != 0:
@@ -242,6 +359,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import CompareError, main_compare
+
+    try:
+        print(main_compare(RunStore.open(args.run_a), RunStore.open(args.run_b), _split(args.by) or None,
+                           args.threshold / 100.0, args.json))
+    except CompareError as exc:
+        raise UsageError(str(exc))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history_view import cmd_history as history
+
+    return history(args)
+
+
 def _power_log_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--power-log", metavar="FILE", help="a power log captured on the device during the run "
                    "(e.g. tegrastats --logfile); energy per job is computed from it by timestamps")
@@ -257,8 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: local)")
     run.add_argument("--models", "-m", action="append", help="zoo model or set names (default: the 'default' set)")
     run.add_argument("--variants", action="append", help="variants, e.g. onnx-fp32,tflite-fp32 (default: zoo default)")
-    run.add_argument("--runtimes", action="append", help="only these runtimes (onnxruntime, litert)")
-    run.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite file (repeatable)")
+    run.add_argument("--runtimes", action="append", help="only these runtimes (onnxruntime, litert, torch, "
+                     "executorch, tensorrt, coreml)")
+    run.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite/.pt2/.pte/.engine file "
+                     "(repeatable)")
     run.add_argument("--threads", type=int, help="threads for every runtime (default: the runtime's own default)")
     run.add_argument("--option", action="append", help="runtime option RUNTIME.KEY=VALUE, e.g. "
                      "onnxruntime.providers=CUDAExecutionProvider or litert.xnnpack=false (repeatable)")
@@ -272,9 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
     run.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
     run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: skip its finished jobs")
-    run.add_argument("--ceilings", choices=("measure", "remeasure", "skip"), default="measure",
-                     help="device ceilings for the roofline: measure once per device and agent version (cached), "
-                     "remeasure, or skip")
+    run.add_argument("--ceilings", choices=("measure", "remeasure", "keep", "skip"), default="measure",
+                     help="device ceilings for the roofline: measure (cached; stale or suspect ones are measured "
+                     "again), remeasure, keep (use the cache as it is, never re-measure), or skip")
+    run.add_argument("--strict", action="store_true", help="exit non-zero (4) when any measured job is not valid "
+                     "(noisy, contended, throttled, multi-modal, a level shift, a clock jump)")
+    run.add_argument("--target-ci", type=float, metavar="PCT", help="run each job until its median's 95%% CI "
+                     "half-width is at most PCT %% of the median (up to --max-seconds / --max-runs)")
+    run.add_argument("--rounds", type=int, default=1, metavar="N", help="run the whole job list N times, "
+                     "interleaved, and report the between-round spread beside the within-run one")
+    run.add_argument("--cooldown-temp", type=float, metavar="C", help="before each job wait until every thermal "
+                     "zone is below C °C (recorded in the result)")
+    run.add_argument("--cooldown-max-s", type=float, default=300.0, metavar="S", help="longest cool-down wait "
+                     "(default 300 s)")
     run.add_argument("--sample-rate", type=float, help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
     _power_log_args(run)
     run.set_defaults(func=cmd_run)
@@ -288,6 +434,32 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="output folder (default: the run's folder, or results/report-<ids>)")
     _power_log_args(rep)
     rep.set_defaults(func=cmd_report)
+    cmp = sub.add_parser("compare", help="is run B faster, slower or the same as run A? (per job, with a CI)")
+    cmp.add_argument("run_a", help="the baseline run (id or directory)")
+    cmp.add_argument("run_b", help="the run compared with it")
+    cmp.add_argument("--by", action="append", help="pair jobs by these fields (default: device,model,variant,"
+                     "runtime,options); e.g. --by device,model to compare an fp32 run with an int8 run")
+    cmp.add_argument("--threshold", type=float, default=10.0, metavar="PCT", help="smallest change called faster/"
+                     "slower (default 10 %%; raised to the runs' between-round spread)")
+    cmp.add_argument("--json", action="store_true", help="machine-readable output")
+    cmp.set_defaults(func=cmd_compare)
+    hist = sub.add_parser("history", help="p50 over time across runs (DuckDB catalogue of results/), regressions, "
+                          "a plot")
+    for name in ("model", "variant", "device", "runtime"):
+        hist.add_argument("--%s" % name, action="append", help="only these %ss (comma separated)" % name)
+    hist.add_argument("--since", metavar="DATE", help="only points from this date (YYYY-MM-DD or ISO time, UTC); "
+                      "earlier runs still serve as baseline")
+    hist.add_argument("--until", metavar="DATE", help="only points up to this date (UTC)")
+    hist.add_argument("--regressions", action="store_true", help="list only runs judged slower than their "
+                      "configuration's recent history (method and threshold are printed)")
+    hist.add_argument("--changes", action="store_true", help="per configuration: p50 at --since vs at --until")
+    hist.add_argument("--threshold", type=float, default=10.0, metavar="PCT", help="smallest change called a "
+                      "regression (default 10 %%; widened to 3x the configuration's own run-to-run spread)")
+    hist.add_argument("--out", metavar="PNG", help="where to write the plot (default: results/history.png)")
+    hist.add_argument("--rebuild", action="store_true", help="delete the catalogue and build it again from the "
+                      "run folders")
+    hist.add_argument("--json", action="store_true", help="machine-readable output")
+    hist.set_defaults(func=cmd_history)
     return parser
 
 
@@ -306,7 +478,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (InventoryError, StoreError, UsageError, PowerLogError) as exc:
+    except (InventoryError, StoreError, UsageError, PowerLogError, UnsafePath) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
     except KeyError as exc:  # unknown model/variant names from the zoo

@@ -1,18 +1,23 @@
 """Deployment: the agent package and job artifacts go to the device, verified by content hash.
 
 Layout under the transport's root:
-  agent/<agent-hash>/device_agents/...   immutable once complete (a ``.complete`` marker)
+  agent/<agent-hash>/device_agents/...   the agent; every file's hash is checked on every run (one batched
+                                          round trip): a marker or a directory name is never trusted
   models/<sha256>/<file>                  one directory per artifact content
   jobs/<run-id>/<job-id>/                 a fresh directory per job: job.json, result.json
-A file already on the device with the right hash is not sent again.
+A file already on the device with the right hash is not sent again. A work directory that another user
+can write is refused before anything runs there (they could swap the agent between check and run).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 from device_agents.hashing import sha256_file
 
@@ -55,28 +60,96 @@ def push_file(transport: Transport, local: Path, remote: str, sha256: str, stats
                              % (local, remote))
 
 
-def deploy_agent(transport: Transport, stats: PushStats) -> str:
-    """Make sure the agent is on the device; returns the directory to put on PYTHONPATH."""
-    root = transport.join("agent", agent_hash()[:16])
-    marker = root + "/.complete"
+#: Run on the device with its Python. Prints the effective uid and, for the work dir's real path (symbolic
+#: links resolved), every folder above it ("up") and every folder and file under it ("in"), each with its
+#: owner and mode.
+PERMS = ("import json,os,sys\nroot=os.path.realpath(sys.argv[1]);out=[]\np=root\nwhile True:\n try:\n"
+         "  st=os.lstat(p);out.append(['up' if p!=root else 'in',p,st.st_uid,st.st_mode])\n except OSError:\n  pass\n"
+         " q=os.path.dirname(p)\n if q==p:\n  break\n p=q\n"
+         "for d,ds,fs in os.walk(root):\n for n in ds+fs:\n  x=os.path.join(d,n)\n  try:\n   st=os.lstat(x)\n"
+         "  except OSError:\n   continue\n  out.append(['in',x,st.st_uid,st.st_mode])\n"
+         "print(json.dumps({'euid':os.geteuid(),'root':root,'paths':out}))")
+
+
+class UnsafeWorkdir(TransportError):
+    """The work dir, a folder above it or something in it could be changed by another user."""
+
+
+def check_workdir(transport: Transport, python: str, device_name: str, timeout_s: float = 60.0) -> None:
+    """Refuse a work dir that another user could use to change what runs: the agent runs from there.
+
+    Everything in it (the agent, models, job folders) must be ours and not writable by group or others; a
+    folder above it must be ours or root's and not writable by others unless sticky (like /tmp, where
+    others cannot replace our entries). Paths are checked after resolving symbolic links."""
+    from .transports.local import LocalTransport
+
+    if isinstance(transport, LocalTransport):
+        python = sys.executable  # the same machine: the host's own Python answers (the device's may be a wrapper)
+    res = transport.exec([python, "-c", PERMS, transport.root], timeout_s=timeout_s, cwd=transport.root)
+    if res.timed_out:
+        raise TransportError("device %r: %s did not answer within %.0f s (checking the work dir's permissions); "
+                             "check 'python' in devices.yaml" % (device_name, python, timeout_s))
     try:
-        transport.pull(marker)
-        stats.files_skipped += len(agent_files())
-        return root
-    except (FileNotFoundError, OSError):
-        pass
+        info = json.loads(res.stdout)
+        euid = int(info["euid"])
+        entries = [(str(w), str(p), int(u), int(m)) for w, p, u, m in info["paths"]]
+    except (ValueError, KeyError, TypeError):
+        raise TransportError("device %r: cannot check the permissions of %s (exit %s): %s" % (
+            device_name, transport.root, res.returncode, (res.stderr or res.stdout).strip()[-200:] or "no output"))
+    for where, path, uid, mode in entries:
+        if stat.S_ISLNK(mode):
+            if where == "in":
+                raise UnsafeWorkdir("device %r: %s is a symbolic link inside the work dir; remove it (the harness "
+                                    "never makes links)" % (device_name, path))
+            continue
+        if (uid != euid) if where == "in" else (uid not in (euid, 0)):
+            raise UnsafeWorkdir(
+                "device %r: %s belongs to uid %d, not to the user the agent runs as (uid %d): that user could "
+                "change the agent. Use a work dir of your own (workdir: in devices.yaml)" % (device_name, path, uid, euid))
+        writable_by_others = mode & (0o022 if where == "in" or not mode & 0o1000 else 0)
+        if writable_by_others:
+            raise UnsafeWorkdir(
+                "device %r: %s is writable by other users (mode %o): they could change the agent that runs as "
+                "uid %d. Fix: chmod -R go-w %s, or set a private workdir in devices.yaml"
+                % (device_name, path, mode & 0o7777, euid, info.get("root", transport.root)))
+
+
+def agent_env(agent_dir: str, jobdir: str) -> dict:
+    """The agent's environment: its package on the path, and no byte-code read from or written beside it
+    (a planted __pycache__/*.pyc whose header matches the source would run instead of the checked .py)."""
+    return {"PYTHONPATH": agent_dir, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": jobdir + "/.pycache"}
+
+
+def deploy_agent(transport: Transport, stats: PushStats) -> str:
+    """Make sure the exact agent is on the device; returns the directory to put on PYTHONPATH. Every
+    file is hashed on the device (one round trip) on every call; missing or different ones are pushed
+    and hashed again."""
+    root = transport.join("agent", agent_hash()[:16])
     files = [(path, root + "/" + rel, sha256_file(path)) for path, rel in agent_files()]
     present = transport.file_sha256s([remote for _, remote, _ in files])
     todo = [(path, remote, sha) for path, remote, sha in files if present.get(remote) != sha]
     stats.files_skipped += len(files) - len(todo)
+    if not todo:
+        return root
     stats.bytes_sent += transport.push_many([(path, remote) for path, remote, _ in todo])
     stats.files_sent += len(todo)
     landed = transport.file_sha256s([remote for _, remote, _ in todo])
     bad = [remote for _, remote, sha in todo if landed.get(remote) != sha]
     if bad:
         raise TransportError("agent files arrived corrupt on the device: %s" % ", ".join(bad[:3]))
-    transport.write_text(marker, agent_hash() + "\n")
     return root
+
+
+def agent_argv(device: Any, transport: Transport, command: str, job_file: str, out_file: str,
+               deadline_s: float) -> List[str]:
+    """The agent command line for ``run``/``microbench``: a deadline, the host watch that fits the transport
+    (standard input over SSH, the parent process locally), the device lock (the inventory's shared
+    ``lock_file`` option, else the per-user lock) with a wait bounded to half the deadline."""
+    argv = [device.python, "-m", "device_agents", command, job_file, "--out", out_file,
+            "--deadline-s", "%.0f" % deadline_s, "--lock", str(device.options.get("lock_file") or "user"),
+            "--lock-wait-s", "%.0f" % max(1.0, deadline_s / 2.0)]
+    argv.append("--watch-stdin" if transport.holds_stdin else "--watch-parent")
+    return argv
 
 
 def deploy_artifact(transport: Transport, local: Path, sha256: str, stats: PushStats) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .paths import cache_root, inventory_path
+from .paths import SAFE_NAME, cache_root, inventory_path
 
 DEVICE_CLASSES = ("jetson", "rpi", "apple", "linux", "android")
 TRANSPORT_NAMES = ("local", "ssh", "adb")
@@ -55,31 +58,136 @@ def local_device() -> Device:
                   workdir=str(cache_root() / "device-local"))
 
 
+class DeviceOptions(BaseModel):
+    """``options:`` of one device; an unknown key is a typo, refused with the list of known ones."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    known_hosts: Optional[str] = None
+    datasheet: Optional[str] = None
+    connect_timeout_s: Optional[float] = Field(default=None, gt=0)
+    op_timeout_s: Optional[float] = Field(default=None, gt=0)
+    tcp_user_timeout_s: Optional[float] = Field(default=None, gt=0)
+    #: Slowest transfer rate (bytes/s) a push or pull may run at before its deadline passes.
+    min_transfer_rate_Bps: Optional[float] = Field(default=None, gt=0)
+    helper_python: Optional[str] = None
+    #: A shared lab lock on the device (absolute path); default: the per-user lock.
+    lock_file: Optional[str] = None
+
+    @field_validator("connect_timeout_s", "op_timeout_s", "tcp_user_timeout_s", "min_transfer_rate_Bps", mode="before")
+    @classmethod
+    def _int_is_float(cls, v: Any) -> Any:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("lock_file")
+    @classmethod
+    def _absolute(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must be an absolute path on the device")
+        return v
+
+
+class DeviceEntry(BaseModel):
+    """One entry of ``devices:``, checked field by field (types, allowed values, no unknown fields)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    device_class: Literal["jetson", "rpi", "apple", "linux", "android"] = Field(alias="class")
+    transport: Optional[Literal["local", "ssh", "adb"]] = None
+    python: Optional[str] = None
+    workdir: Optional[str] = None
+    host: Optional[str] = None
+    port: Optional[int] = Field(default=None, ge=1, le=65535)
+    user: Optional[str] = None
+    key: Optional[str] = None
+    options: DeviceOptions = Field(default_factory=DeviceOptions)
+
+    @field_validator("python", "workdir", "host", "user", "key")
+    @classmethod
+    def _not_blank(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not (v.startswith("/") or v == "~" or v.startswith("~/")):
+            raise ValueError("must be an absolute path or start with '~/' (the login user's home); got %r" % v)
+        return v
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _null_options(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            empty = sorted(str(k) for k, v in data.items() if v is None and k != "options")
+            if empty:
+                raise ValueError("%s %s empty (null): give a value or remove the line to use the default"
+                                 % (", ".join(empty), "is" if len(empty) == 1 else "are"))
+        return data
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        if err.get("type") == "extra_forbidden":
+            owner = DeviceOptions if loc.startswith("options.") else DeviceEntry
+            known = sorted(f.alias or k for k, f in owner.model_fields.items())
+            parts.append("unknown field %r (known: %s)" % (loc, ", ".join(known)))
+        else:
+            msg = str(err.get("msg", "")).replace("Value error, ", "")
+            got = "" if err.get("type") == "value_error" else " (got %r)" % (err.get("input"),)
+            parts.append("%s: %s%s" % (loc or "entry", msg, got))
+    return "; ".join(parts)
+
+
 def _parse(name: str, spec: Any, source: Path) -> Device:
+    if not re.fullmatch(SAFE_NAME, name):
+        raise InventoryError("%s: device name %r: use letters, digits, '.', '_' and '-' (not starting with '.' or "
+                             "'-'); the name becomes a folder and file name" % (source, name))
     if not isinstance(spec, dict):
         raise InventoryError("%s: device %r must be a mapping of fields" % (source, name))
-    known = {"class", "transport", "python", "workdir", "host", "port", "user", "key", "options"}
-    unknown = sorted(set(spec) - known)
-    if unknown:
-        raise InventoryError("%s: device %r has unknown field(s) %s; allowed: %s"
-                             % (source, name, ", ".join(unknown), ", ".join(sorted(known))))
-    cls = spec.get("class")
-    if cls not in DEVICE_CLASSES:
-        raise InventoryError("%s: device %r has class %r; use one of %s"
-                             % (source, name, cls, ", ".join(DEVICE_CLASSES)))
-    transport = spec.get("transport", "local" if name == "local" else "ssh")
-    if transport not in TRANSPORT_NAMES:
-        raise InventoryError("%s: device %r has transport %r; use one of %s"
-                             % (source, name, transport, ", ".join(TRANSPORT_NAMES)))
-    if transport != "local" and not spec.get("host"):
+    try:
+        entry = DeviceEntry.model_validate(spec)
+    except ValidationError as exc:
+        raise InventoryError("%s: device %r: %s" % (source, name, _explain(exc)))
+    transport = entry.transport or ("local" if name == "local" else "ssh")
+    if transport != "local" and not entry.host:
         raise InventoryError("%s: device %r (transport %s) needs a 'host'" % (source, name, transport))
     default_workdir = (str(cache_root() / ("device-" + name)) if transport == "local"
                        else "~/.cache/edgebench-agent")
-    return Device(name=name, device_class=cls, transport=transport,
-                  python=str(spec.get("python", sys.executable if transport == "local" else "python3")),
-                  workdir=str(spec.get("workdir", default_workdir)), host=spec.get("host"),
-                  port=int(spec["port"]) if spec.get("port") is not None else None,
-                  user=spec.get("user"), key=spec.get("key"), options=dict(spec.get("options") or {}))
+    workdir = entry.workdir or default_workdir
+    if transport == "local":
+        workdir = os.path.expanduser(workdir)
+    return Device(name=name, device_class=entry.device_class, transport=transport,
+                  python=entry.python or (sys.executable if transport == "local" else "python3"),
+                  workdir=workdir, host=entry.host, port=entry.port, user=entry.user, key=entry.key,
+                  options=entry.options.model_dump(exclude_none=True))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (YAML's own rule is last-wins)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
+    seen: Dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, "%r is given twice (lines %d and %d); keep one" % (key, seen[key], key_node.start_mark.line + 1),
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def load_inventory(path: Optional[Path] = None) -> Dict[str, Device]:
@@ -88,7 +196,7 @@ def load_inventory(path: Optional[Path] = None) -> Dict[str, Device]:
     devices: Dict[str, Device] = {}
     if path.exists():
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
             raise InventoryError("%s is not valid YAML: %s" % (path, exc))
         entries = data.get("devices") if isinstance(data, dict) else None

@@ -7,7 +7,29 @@ from pathlib import Path
 
 from models.cache import REPO_ROOT, cache_root
 
-__all__ = ["REPO_ROOT", "cache_root", "results_root", "inventory_path"]
+__all__ = ["REPO_ROOT", "cache_root", "results_root", "inventory_path", "safe_child", "UnsafePath", "SAFE_NAME"]
+
+#: Names that become path components (devices, runs, jobs): letters, digits, '.', '_', '-'; not
+#: starting with '.' or '-' (no hidden files, no options), at most 200 characters.
+SAFE_NAME = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}"
+
+
+class UnsafePath(ValueError):
+    """A name would place a file outside the folder it belongs in."""
+
+
+def safe_child(base: Path, name: str) -> Path:
+    """``base / name``, refused unless the result stays directly inside ``base`` (no separators, no
+    ``..``, not hidden): every host write path built from a name goes through here."""
+    import re
+
+    if len(name or "") > 200:
+        raise UnsafePath("%r… cannot be used as a file name under %s: it is %d characters long (at most 200)"
+                         % (name[:40], base, len(name)))
+    if not re.fullmatch(SAFE_NAME, name or "") or ".." in name:
+        raise UnsafePath("%r cannot be used as a file name under %s: use letters, digits, '.', '_' and '-' "
+                         "(not starting with '.' or '-')" % (name, base))
+    return base / name
 
 
 def results_root() -> Path:
@@ -18,3 +40,12 @@ def results_root() -> Path:
 def inventory_path() -> Path:
     """``$EDGEBENCH_DEVICES`` or ``./devices.yaml``."""
     return Path(os.environ.get("EDGEBENCH_DEVICES", "devices.yaml"))
+
+
+def slug_name(text: str) -> str:
+    """``text`` made into a safe file name (unsafe characters become '_'), for names read back from
+    stored results, which may have been crafted."""
+    import re
+
+    out = re.sub(r"[^A-Za-z0-9._-]", "_", str(text))[:200].replace("..", "__")
+    return ("_" + out[1:]) if out[:1] in (".", "-", "") else out

@@ -15,12 +15,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .deploy import PushStats, deploy_agent, deploy_artifact
+from .deploy import PushStats, UnsafeWorkdir, agent_argv, agent_env, check_workdir, deploy_agent, deploy_artifact
 from .inventory import Device
 from .plan import PlannedJob
 from .stats import summarize
-from .store import RunStore
-from .transports import Transport, TransportError, open_transport
+from .schema import ResultInvalid, check_agent_result, parse_device_json
+from .store import ResultsDiskFull, RunStore
+from .transports import Transport, TransportError, kill_outcome, open_transport
 
 Printer = Callable[[str], None]
 
@@ -42,6 +43,39 @@ def _signal_name(rc: int) -> str:
         return "signal %d" % -rc
 
 
+def _exit_cause(res: Any, wrote: str) -> str:
+    """How the agent ended: the signal the transport saw (SSH's exit-signal, a local negative code) or its
+    exit code, and what it left behind."""
+    sig = res.signal or (_signal_name(res.returncode) if (res.returncode or 0) < 0 else None)
+    if sig:
+        hint = {"SIGKILL": " (killed: out of memory on the device, or by another process)",
+                "SIGSEGV": " (the runtime crashed)"}.get(sig, "")
+        return "agent died of %s%s and wrote %s" % (sig, hint, wrote)
+    return "agent exited with code %s and wrote %s" % (res.returncode, wrote)
+
+
+def _last_line(text: str) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1][:300] if lines else "(nothing on stderr)"
+
+
+#: After this many consecutive transport failures a device's remaining jobs are recorded as skipped
+#: (each would cost a connect timeout and fail the same way); --resume retries them.
+MAX_LINK_FAILURES = 3
+
+
+class _SkipJob(PlannedJob):
+    """A job not tried because its device's link failed MAX_LINK_FAILURES times in a row."""
+
+    def __init__(self, job: PlannedJob, device: str, failures: int) -> None:
+        self.__dict__.update(job.__dict__)
+        self._why = ("not tried: device %r failed %d jobs in a row over its link; check it, then --resume"
+                     % (device, failures))
+
+    def skipped(self) -> Dict[str, Any]:
+        return _error(self, "transport", self._why)
+
+
 class DeviceWorker:
     """Runs one device's jobs in order over one transport."""
 
@@ -55,46 +89,100 @@ class DeviceWorker:
         self.transport: Optional[Transport] = None
         self.agent_dir: Optional[str] = None
         self.stop = threading.Event()
+        #: Set when the results disk is full: every worker stops; ``unsaved`` lists the lost jobs.
+        self.store_full = threading.Event()
+        self.unsaved: List[str] = []
+        #: Consecutive jobs lost to the link; past MAX_LINK_FAILURES the device's other jobs are not tried.
+        self.link_failures = 0
+        #: GPU providers this device's jobs ask for: their ceilings are measured through each.
+        self.gpu_providers: List[str] = []
 
-    def measure_ceilings(self) -> None:
-        """Device ceilings for the roofline, stored with the run; a failure is recorded, not fatal."""
-        from .ceilings import CeilingsError, measure
+    def measure_ceilings(self, reason: str = "") -> None:
+        """Device ceilings for the roofline, stored with the run; a failure is recorded, not fatal.
+        ``reason``: measure again now (a job ran above its roof), whatever the run already has."""
+        from .ceilings import CeilingsError, measure, write_atomic
 
         target = self.store.root / "ceilings" / ("%s.json" % self.device.name)
-        if self.ceilings == "skip" or target.exists():
+        if self.ceilings == "skip" or (target.exists() and not reason):
             return
+        mode = "remeasure" if reason else {"remeasure": "remeasure", "keep": "keep"}.get(self.ceilings, "measure")
         try:
-            data = measure(self.device, self.connect(), remeasure=self.ceilings == "remeasure", log=self.printer)
+            data = measure(self.device, self.connect(), mode=mode, log=self.printer, reason=reason,
+                           gpu_providers=self.gpu_providers)
         except (CeilingsError, TransportError) as exc:
             data = {"device_name": self.device.name, "error": str(exc)}
             self.printer("ceilings: %s" % exc)
         data["datasheet_name"] = self.device.options.get("datasheet")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(data, indent=1, sort_keys=True))
+        if reason:
+            data["remeasured_after_suspect"] = reason
+        write_atomic(target, data)
 
     def run(self, jobs: List[PlannedJob]) -> None:
+        self.gpu_providers = gpu_providers_of(jobs)
         try:
-            self.measure_ceilings()
+            try:
+                self.measure_ceilings()
+            except ResultsDiskFull as exc:
+                self.printer(str(exc))
+            except Exception as exc:  # ceilings are an extra: their failure must not cost the jobs
+                self.printer("ceilings on %s failed: %s: %s" % (self.device.name, type(exc).__name__, exc))
             for job in jobs:
-                if self.stop.is_set():
+                if self.stop.is_set() or self.store_full.is_set():
                     return
-                n = self.counter.next()
-                self.printer("[%d/%d] %s  %s  %s  %s …" % (n, self.counter.total, job.device, job.model,
-                                                            job.variant, job.runtime))
-                start = time.perf_counter()
-                try:
-                    result = self.run_job(job)
-                except Exception as exc:  # a harness bug must not lose the other jobs or their results
-                    result = _error(job, "harness", "%s: %s (harness error; please report it)" % (
-                        type(exc).__name__, exc), traceback=traceback.format_exc()[-3000:])
-                if self.stop.is_set() and result.get("error_type") == "interrupted":
+                if self.link_failures >= MAX_LINK_FAILURES:
+                    job = _SkipJob(job, self.device.name, self.link_failures)
+                if not self.run_one(job):
                     return
-                result = self.finish(job, result, time.perf_counter() - start)
-                self.store.save_result(result)
-                self.printer("[%d/%d] %s" % (n, self.counter.total, describe_outcome(job, result)))
         finally:
             if self.transport is not None:
                 self.transport.close()
+
+    def run_one(self, job: PlannedJob) -> bool:
+        """Run, summarise, save and describe one job inside its own error boundary; False when the run
+        must stop (interrupted, or the results disk is full)."""
+        n = self.counter.next()
+        self.printer("[%d/%d] %s  %s  %s  %s …" % (n, self.counter.total, job.device, job.model,
+                                                    job.variant, job.runtime))
+        start = time.perf_counter()
+        try:
+            result = job.skipped() if isinstance(job, _SkipJob) else self.run_job(job)
+        except OSError as exc:  # the host's own disk or files, not the device
+            result = _error(job, "host", "host-side %s: %s" % (type(exc).__name__, exc))
+        except Exception as exc:  # a harness bug must not lose the other jobs or their results
+            result = _error(job, "harness", "%s: %s (harness error; please report it)" % (
+                type(exc).__name__, exc), traceback=traceback.format_exc()[-3000:])
+        if self.stop.is_set() and result.get("error_type") == "interrupted":
+            return False
+        if not isinstance(job, _SkipJob):
+            self.link_failures = self.link_failures + 1 if result.get("error_type") == "transport" else 0
+        try:
+            result = self.finish(job, result, time.perf_counter() - start)
+        except Exception as exc:  # summarising a hostile or huge result must not lose the measurement
+            result.setdefault("warnings", []).append("summary failed: %s: %s" % (type(exc).__name__, exc))
+            result.update(status="error", error_type="harness",
+                          error="summarising the result failed: %s: %s (harness error; please report it); the raw "
+                                "result is kept in this file" % (type(exc).__name__, exc))
+        try:
+            self.store.save_result(result)
+        except ResultsDiskFull as exc:
+            self.unsaved.append(job.job_id)
+            self.store_full.set()
+            self.printer("[%d/%d] %s  NOT SAVED: %s" % (n, self.counter.total, job.job_id, exc))
+            return False
+        except Exception as exc:  # a result the store cannot write (it should not happen: say so, keep going)
+            try:
+                self.store.save_result(_error(job, "harness", "the result could not be saved (%s: %s); the "
+                                              "measurement is lost, please report it" % (type(exc).__name__, exc)))
+            except Exception:
+                self.unsaved.append(job.job_id)
+            self.printer("[%d/%d] %s  NOT SAVED: %s: %s" % (n, self.counter.total, job.job_id, type(exc).__name__, exc))
+            return True
+        try:
+            line = describe_outcome(job, result)
+        except Exception as exc:
+            line = "%s  %s (cannot describe: %s)" % (job.job_id, result.get("status"), exc)
+        self.printer("[%d/%d] %s" % (n, self.counter.total, line))
+        return True
 
     def abort(self) -> None:
         self.stop.set()
@@ -103,7 +191,7 @@ class DeviceWorker:
 
     def connect(self) -> Transport:
         if self.transport is None:
-            self.transport = open_transport(self.device)
+            self.transport = open_transport(self.device, warn=self.printer)
         return self.transport
 
     def run_job(self, job: PlannedJob) -> Dict[str, Any]:
@@ -118,7 +206,8 @@ class DeviceWorker:
             transport = self.connect()
             t0 = time.perf_counter()
             if self.agent_dir is None:
-                self.agent_dir = deploy_agent(transport, push)
+                check_workdir(transport, self.device.python, self.device.name, timeout_s=min(60.0, job.timeout_s))
+            self.agent_dir = deploy_agent(transport, push)
             model_remote = deploy_artifact(transport, Path(art.path), art.sha256 or "", push)
             jobdir = transport.join("jobs", self.store.run_id, job.job_id)
             transport.remove_tree(jobdir)
@@ -132,12 +221,13 @@ class DeviceWorker:
             }
             transport.write_text(jobdir + "/job.json", json.dumps(agent_job, indent=1))
             push_s = time.perf_counter() - t0
-            argv = [self.device.python, "-m", "device_agents", "run", "job.json", "--out", "result.json",
-                    "--deadline-s", "%.0f" % (job.timeout_s + 5), "--lock", transport.lock_file]
-            if transport.holds_stdin:
-                argv.append("--watch-stdin")
-            res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir, env={"PYTHONPATH": self.agent_dir})
+            argv = agent_argv(self.device, transport, "run", "job.json", "result.json", job.timeout_s + 5)
+            res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir, env=agent_env(self.agent_dir, jobdir))
+        except UnsafeWorkdir as exc:
+            self.agent_dir = None
+            return _error(job, "unsafe_workdir", str(exc))
         except TransportError as exc:
+            self.agent_dir = None  # re-checked (permissions and hashes) after a reconnect
             return _error(job, "transport", str(exc))
         host = {"push_s": round(push_s, 4), "bytes_pushed": push.bytes_sent, "files_pushed": push.files_sent,
                 "files_already_on_device": push.files_skipped, "exec_s": round(res.duration_s, 4),
@@ -145,22 +235,42 @@ class DeviceWorker:
         if self.stop.is_set():
             return _error(job, "interrupted", "interrupted by the user", host=host)
         if res.timed_out:
-            return _error(job, "timeout", "agent did not finish within %.0f s and was killed; raise --job-timeout "
-                          "or lower --max-seconds" % job.timeout_s, host=host, stderr_tail=res.stderr[-2000:])
+            parts = ["agent did not finish within %.0f s" % job.timeout_s, kill_outcome(res.kill_confirmed),
+                     "raise --job-timeout or lower --max-seconds"]
+            return _error(job, "timeout", "; ".join(p for p in parts if p), host=host,
+                          stderr_tail=res.stderr[-2000:], kill_confirmed=res.kill_confirmed)
         try:
-            result = json.loads(transport.pull(jobdir + "/result.json"))
-        except (FileNotFoundError, OSError, ValueError):
-            if res.returncode is not None and res.returncode < 0:
-                cause = "agent crashed with %s" % _signal_name(res.returncode)
-            else:
-                cause = "agent exited with code %s and wrote no result" % res.returncode
-            tail = res.stderr.strip().splitlines()[-1:] or [""]
-            return _error(job, "agent_crash", "%s: %s" % (cause, tail[0][:300]), host=host,
+            raw = transport.pull(jobdir + "/result.json")
+        except FileNotFoundError:
+            raw = None
+        except TransportError as exc:
+            return _error(job, "transport", "the agent finished but its result could not be fetched: %s" % exc,
+                          host=host)
+        if raw is None or not raw.strip():
+            return _error(job, "agent_crash", "%s: %s" % (_exit_cause(res, "an empty result.json" if raw is not None
+                                                                     else "no result"), _last_line(res.stderr)),
+                          host=host, stderr_tail=res.stderr[-4000:])
+        try:
+            parsed = parse_device_json(raw)
+        except ResultInvalid as exc:
+            return _error(job, "bad_result", "the device returned a malformed result: %s" % exc, host=host,
+                          raw_result=raw[:4000].decode("utf-8", "replace"))
+        except ValueError as exc:
+            return _error(job, "bad_result", "%s: result.json is not valid JSON (%d bytes, %s): truncated or "
+                          "corrupt" % (_exit_cause(res, "an unreadable result"), len(raw), exc), host=host,
                           stderr_tail=res.stderr[-4000:])
+        try:
+            result = check_agent_result(parsed, job.job_id)
+        except ResultInvalid as exc:
+            return _error(job, "bad_result", "the device returned a malformed result: %s" % exc, host=host,
+                          raw_result=raw[:4000].decode("utf-8", "replace"))
         result["host"] = host
         if res.stderr.strip():
             result["stderr_tail"] = res.stderr[-2000:]
-        transport.remove_tree(jobdir)
+        try:
+            transport.remove_tree(jobdir)
+        except TransportError as exc:
+            result.setdefault("warnings", []).append("job folder %s left on the device: %s" % (jobdir, exc))
         return result
 
     def finish(self, job: PlannedJob, result: Dict[str, Any], wall_s: float) -> Dict[str, Any]:
@@ -174,8 +284,41 @@ class DeviceWorker:
         result["plan"] = job.to_json()
         result["host_wall_s"] = round(wall_s, 3)
         if result.get("status") == "ok":
+            from .validity import verdict
+
             result["stats"] = summarize(result.get("latencies_ms") or [])
+            result["validity"] = verdict(result, result["stats"])
+            if self.ceilings != "skip":
+                try:
+                    self.check_roof(result)
+                except Exception as exc:  # the ceilings are an extra: never at the cost of the measured job
+                    self.printer("ceilings on %s: the roof check failed (%s: %s); the job's result is kept"
+                                 % (self.device.name, type(exc).__name__, exc))
         return result
+
+    def check_roof(self, result: Dict[str, Any]) -> None:
+        """A job above its roof beyond noise marks the ceiling suspect and re-measures it once per run."""
+        from .ceilings import note_roof
+
+        suspect = note_roof(result, self.store.root / "ceilings" / ("%s.json" % self.device.name))
+        if suspect and self.ceilings != "keep" and not getattr(self, "ceilings_remeasured", False):
+            self.ceilings_remeasured = True  # once per run: a second surprise stays flagged
+            self.printer("ceilings: suspect — %s; measuring them again once (--ceilings keep: never)"
+                         % suspect["reason"])
+            self.measure_ceilings(reason=suspect["reason"])
+
+
+def gpu_providers_of(jobs: List[PlannedJob]) -> List[str]:
+    """The accelerator providers (GPU units) the jobs request, in first-seen order."""
+    from device_agents.units import GPU, unit_of_provider
+
+    out: List[str] = []
+    for job in jobs:
+        providers = (job.runtime_options or {}).get("providers") or []
+        for name in [providers] if isinstance(providers, str) else providers if isinstance(providers, list) else []:
+            if isinstance(name, str) and unit_of_provider(name) == GPU and name not in out:
+                out.append(name)
+    return out
 
 
 class Counter:
@@ -196,8 +339,16 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
     if status == "ok":
         st = result["stats"]
         mem = (result.get("memory") or {}).get("peak_over_baseline_bytes")
-        return "%s  ok  p50 %.2f ms  p90 %.2f ms  n=%d  peak mem %s" % (
-            head, st["p50_ms"], st["p90_ms"], st["n"], "%.1f MB" % (mem / 1e6) if mem is not None else "n/a")
+        from .validity import summary_line
+
+        placement = result.get("placement") or {}
+        unit = " on %s" % placement["compute_unit"].upper() if placement.get("compute_unit") not in (None, "cpu") else ""
+        dropped = ("  WARNING: requested %s dropped, ran on %s" % (", ".join(placement["dropped"]),
+                                                                ", ".join(placement.get("used") or []))
+                   if placement.get("dropped") else "")
+        return "%s  ok%s  p50 %.2f ms  p90 %.2f ms  n=%d  peak mem %s  %s%s" % (
+            head, unit, st["p50_ms"], st["p90_ms"], st["n"], "%.1f MB" % (mem / 1e6) if mem is not None else "n/a",
+            summary_line(result.get("validity")), dropped)
     if status == "unavailable":
         return "%s  UNAVAILABLE: %s" % (head, result.get("reason"))
     return "%s  ERROR (%s): %s" % (head, result.get("error_type"), result.get("error"))
@@ -218,6 +369,9 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
 
     counter = Counter(len(jobs))
     workers = {name: DeviceWorker(devices[name], store, say, counter, ceilings) for name in by_device}
+    full = threading.Event()  # one flag for the whole run: a full results disk stops every device
+    for w in workers.values():
+        w.store_full = full
     pool = ThreadPoolExecutor(max_workers=max(1, len(workers)))
     futures: List[Future] = [pool.submit(workers[name].run, js) for name, js in by_device.items()]
     try:
@@ -225,7 +379,13 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in done:
-                fut.result()
+                try:
+                    fut.result()
+                except Exception:  # a worker died: stop the others before the run lock is released
+                    for w in workers.values():
+                        w.abort()
+                    wait(futures, timeout=30)
+                    raise
     except KeyboardInterrupt:
         for w in workers.values():
             w.abort()
@@ -233,6 +393,12 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
         pool.shutdown(wait=False)
         raise Interrupted()
     pool.shutdown()
+    if full.is_set():
+        unsaved = sum(len(w.unsaved) for w in workers.values())
+        kept = len(store.results())
+        raise ResultsDiskFull("results disk full: %d job result(s) kept in %s, %d measured but unsaved, %d not run. "
+                              "Free space on that disk, then: python -m bench run --resume %s"
+                              % (kept, store.root, unsaved, len(jobs) - counter._n, store.run_id))
     counts: Dict[str, int] = {}
     for r in store.results():
         counts[r.get("status", "error")] = counts.get(r.get("status", "error"), 0) + 1

@@ -18,12 +18,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_run = sub.add_parser("run", help="run one measurement job and write one result JSON")
     p_run.add_argument("job", help="job JSON file ('-' for standard input)")
     p_run.add_argument("--out", help="result file (default: standard output)")
-    p_run.add_argument("--deadline-s", type=float, help="end the agent (and its helpers) after this many seconds")
-    p_run.add_argument("--watch-stdin", action="store_true", help="end when standard input closes (host gone)")
-    p_run.add_argument("--lock", help="device-wide lock file: one measurement at a time on this device")
     p_mb = sub.add_parser("microbench", help="measure the device's compute and memory-bandwidth ceilings")
     p_mb.add_argument("job", help="microbenchmark job JSON ('-' for standard input)")
     p_mb.add_argument("--out", help="result file (default: standard output)")
+    for p in (p_run, p_mb):
+        p.add_argument("--deadline-s", type=float, help="end the agent (and its helpers) after this many seconds")
+        p.add_argument("--watch-stdin", action="store_true", help="end when standard input closes (host gone)")
+        p.add_argument("--watch-parent", action="store_true", help="end when the parent process (host) dies")
+        p.add_argument("--lock", help="device lock: 'user' (per-user lock) or the path of a shared lab lock")
+        p.add_argument("--lock-wait-s", type=float, help="give up waiting for the device lock after this many "
+                       "seconds (default: half the deadline) and report device_busy")
     args = parser.parse_args(argv)
 
     if args.command == "probe":
@@ -31,38 +35,49 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         write_json(probe(), args.out)
         return 0
-    if args.command == "run":
-        from .guard import device_lock, start_deadline, start_stdin_watch
-        from .run import run_job
-
-        start_deadline(args.deadline_s)
-        if args.watch_stdin:
-            start_stdin_watch()
-
-        try:
-            data = read_json(args.job)
-        except (OSError, ValueError) as exc:
-            data = {"job_id": None, "_unreadable": "%s: %s" % (args.job, exc)}
-            result = {"status": "error", "error_type": "bad_job", "job_id": None,
-                      "error": "cannot read job %s: %s" % (args.job, exc)}
-            write_json(result, args.out)
-            return 2
-        try:
-            with device_lock(args.lock, timeout_s=args.deadline_s or 3600.0) as lock:
-                result = run_job(data)
-                result["device_lock"] = {"path": args.lock, "waited_s": lock.waited_s}
-        except TimeoutError as exc:
-            result = {"status": "error", "error_type": "device_busy", "job_id": data.get("job_id")
-                      if isinstance(data, dict) else None, "error": str(exc)}
-        write_json(result, args.out)
-        return 0
-    if args.command == "microbench":
-        from .microbench import run_microbench
-
-        write_json(run_microbench(read_json(args.job)), args.out)
-        return 0
+    if args.command in ("run", "microbench"):
+        return _guarded(args)
     parser.print_help(sys.stderr)
     return 2
+
+
+def _guarded(args: argparse.Namespace) -> int:
+    """``run`` and ``microbench``: under the deadline, the host watches and the device lock; always one
+    JSON result written (``device_busy`` / ``lock_unsafe`` when the lock cannot be had)."""
+    from .guard import DeviceBusy, LockUnsafe, device_lock, start_deadline, start_parent_watch, start_stdin_watch
+
+    start_deadline(args.deadline_s)
+    if args.watch_stdin:
+        start_stdin_watch()
+    if args.watch_parent:
+        start_parent_watch()
+    try:
+        data = read_json(args.job)
+    except (OSError, ValueError) as exc:
+        write_json({"status": "error", "error_type": "bad_job", "job_id": None,
+                    "error": "cannot read job %s: %s" % (args.job, exc)}, args.out)
+        return 2
+    job_id = data.get("job_id") if isinstance(data, dict) else None
+    wait_s = args.lock_wait_s if args.lock_wait_s is not None else (args.deadline_s or 7200.0) / 2.0
+    try:
+        with device_lock(args.lock, timeout_s=wait_s) as lock:
+            if args.command == "run":
+                from .run import run_job
+
+                result = run_job(data)
+            else:
+                from .microbench import run_microbench
+
+                result = run_microbench(data)
+            result["device_lock"] = {"path": lock.path, "waited_s": lock.waited_s}
+    except DeviceBusy as exc:
+        result = {"status": "error", "error_type": "device_busy", "job_id": job_id, "error": str(exc),
+                  "lock_holder": exc.holder}
+    except (LockUnsafe, OSError) as exc:
+        result = {"status": "error", "error_type": "lock_unsafe", "job_id": job_id,
+                  "error": "device lock %s: %s" % (args.lock, exc)}
+    write_json(result, args.out)
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 - ``deadline``: past it the agent kills its own process group (itself and any sensor helpers).
 - ``watch_stdin``: the host keeps the agent's standard input open (the SSH channel); end-of-file
   means the host or the link is gone, and the agent ends the same way.
-- ``device_lock``: one measurement at a time on a device, whoever started it (fcntl lock file).
+- ``watch_parent``: the local host's agent has no channel to watch; it ends when its parent dies.
+- ``device_lock``: one measurement at a time on a device (fcntl lock file; per user, or a shared lab lock).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -50,39 +53,147 @@ def start_stdin_watch() -> None:
     threading.Thread(target=watch, name="edgebench-stdin-watch", daemon=True).start()
 
 
-class device_lock:
-    """Context manager: an exclusive lock on ``path``, waiting at most ``timeout_s``. ``waited_s`` says
-    how long another measurement held the device."""
+class LockUnsafe(Exception):
+    """The lock file or its folder could be tampered with by another user; the message says how to fix it."""
 
-    def __init__(self, path: Optional[str], timeout_s: float = 3600.0) -> None:
-        self.path = path
+
+class DeviceBusy(TimeoutError):
+    """Another measurement held the device lock for the whole allowed wait; ``holder`` says who."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def user_lock_path(base: str = "/tmp") -> str:
+    """The per-user lock: ``/tmp/edgebench-<uid>/device.lock`` — one fixed path per user, whatever the
+    environment (an SSH login, cron and a container of the same user must find the same lock); its
+    folder is created 0700 and must be ours and private. ``base`` is for tests only."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    folder = os.path.join(base, "edgebench-%d" % uid)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise LockUnsafe("lock folder %s is not a plain directory (a symbolic link or a file); another user may "
+                         "have planted it: remove it and retry" % folder)
+    if st.st_uid != uid or st.st_mode & 0o077:
+        raise LockUnsafe("lock folder %s belongs to uid %d with mode %o; it must be yours (uid %d) and private "
+                         "(0700): remove it and retry" % (folder, st.st_uid, stat.S_IMODE(st.st_mode), uid))
+    return os.path.join(folder, "device.lock")
+
+
+def _check_shared_folder(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode):
+        raise LockUnsafe("the shared lock's folder %s is a symbolic link; name the real folder" % folder)
+    if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
+        raise LockUnsafe("the shared lock's folder %s is writable by every user without the sticky bit (mode %o): "
+                         "anyone could replace the lock; use a folder only the lab's group can write (chmod 2775)"
+                         % (folder, stat.S_IMODE(st.st_mode)))
+
+
+def _whoami() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        return os.environ.get("USER", "?")
+
+
+class device_lock:
+    """Context manager: an exclusive lock, one measurement at a time on this device.
+
+    ``spec`` is ``"user"`` (the per-user lock, :func:`user_lock_path`), a path (a shared lab lock named
+    in the inventory; its folder must not be writable by everyone without the sticky bit) or None (no
+    lock). The file is opened without following symbolic links; one that another user created is
+    locked through a read-only descriptor (flock needs no write access). The wait is bounded by
+    ``timeout_s`` (seconds); past it :class:`DeviceBusy` names the holder (pid, user, since when), which
+    the holder writes into the file. ``waited_s`` says how long another measurement held the device.
+    """
+
+    def __init__(self, spec: Optional[str], timeout_s: float = 3600.0, user_base: str = "/tmp") -> None:
+        self.spec = spec
+        self.user_base = user_base  # tests only: where the per-user lock folder lives
+        self.path: Optional[str] = None
         self.timeout_s = timeout_s
         self.waited_s = 0.0
-        self._fh: Any = None
+        self._fd: Optional[int] = None
 
     def __enter__(self) -> "device_lock":
-        if not self.path:
+        if not self.spec:
             return self
         try:
             import fcntl
         except ImportError:  # Windows: no lock
             return self
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._fh = open(self.path, "a+")
+        if self.spec == "user":
+            self.path = user_lock_path(self.user_base)
+        else:
+            self.path = self.spec
+            _check_shared_folder(self.path)
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        writable = True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | nofollow, 0o664 if self.spec != "user" else 0o600)
+        except PermissionError:
+            fd = os.open(self.path, os.O_RDONLY | nofollow)
+            writable = False
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LockUnsafe("lock file %s is a symbolic link; refusing to follow it (remove it)" % self.path)
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LockUnsafe("lock file %s is not a regular file; remove it" % self.path)
+        self._fd = fd
         start = time.monotonic()
         while True:
             try:
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:
                 if time.monotonic() - start > self.timeout_s:
-                    raise TimeoutError("device lock %s held by another measurement for over %.0f s"
-                                       % (self.path, self.timeout_s))
+                    holder = self._holder()
+                    self.__exit__()
+                    raise DeviceBusy("device busy: lock %s is held by %s; waited %.0f s. Another measurement runs "
+                                     "on this device: wait for it, or raise --job-timeout"
+                                     % (self.path, holder, self.timeout_s), holder)
                 time.sleep(0.2)
         self.waited_s = time.monotonic() - start
+        if writable:
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, ("pid %d, user %s, since %s" % (
+                    os.getpid(), _whoami(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))).encode(), 0)
+            except OSError:
+                pass
         return self
 
+    def _holder(self) -> str:
+        try:
+            text = os.pread(self._fd, 256, 0).decode("utf-8", "replace").strip() if self._fd is not None else ""
+        except OSError:
+            text = ""
+        return text or "an unknown process (it did not record itself)"
+
     def __exit__(self, *exc: Any) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def start_parent_watch(interval_s: float = 0.5) -> None:
+    """End the agent when its parent (the local harness) dies: the parent pid changes on re-parenting."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        _die(129)
+
+    threading.Thread(target=watch, name="edgebench-parent-watch", daemon=True).start()

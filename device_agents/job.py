@@ -2,12 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+import typing
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
 
 class BadJob(ValueError):
     """The job JSON is malformed; the message names the field."""
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """``value`` (parsed JSON) fits the annotation ``hint`` (int, float, str, bool, Optional/List/Dict of them)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin in (list, List):
+        (item,) = typing.get_args(hint) or (Any,)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin in (dict, Dict):
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    return True  # Any
+
+
+def _typed(cls: Any, data: Any, where: str) -> Any:
+    """``cls(**data)`` after checking every given field's type; BadJob names the first bad or unknown one."""
+    if not isinstance(data, dict):
+        raise BadJob("job.%s must be an object, not %s" % (where, type(data).__name__))
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise BadJob("job.%s has an unknown field %r (known: %s)" % (where, key, ", ".join(sorted(names))))
+        if not _type_ok(value, hints[key]):
+            raise BadJob("job.%s.%s must be %s, not %r" % (where, key, _describe(hints[key]), value))
+    return cls(**data)
+
+
+def _describe(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
 @dataclass
@@ -34,6 +77,11 @@ class MeasureSpec:
     #: The window is stretched so the power sensor yields at least this many samples in it.
     energy_min_samples: int = 100
     temp_limit_c: float = 85.0
+    #: Go on until the median's 95 % CI half-width is at most this % of the median (None: off).
+    target_ci_pct: Optional[float] = None
+    #: Before the job, wait until every thermal zone is below this (°C), at most ``cooldown_max_s`` s.
+    cooldown_temp_c: Optional[float] = None
+    cooldown_max_s: float = 300.0
 
 
 @dataclass
@@ -71,13 +119,18 @@ class Job:
             raise BadJob("job.model must be an object with a 'path'")
         if isinstance(runtime, str):
             runtime = {"name": runtime}
-        try:
-            mspec = MeasureSpec(**(data.get("measure") or {}))
-            mod = ModelSpec(**model)
-        except TypeError as exc:
-            raise BadJob("job has an unknown field: %s" % exc)
+        mspec = _typed(MeasureSpec, data.get("measure") or {}, "measure")
+        mod = _typed(ModelSpec, model, "model")
+        if not isinstance(runtime, dict) or not isinstance(runtime.get("name", ""), str):
+            raise BadJob("job.runtime must be a runtime name or an object with a string 'name'")
+        if not isinstance(runtime.get("options") or {}, dict):
+            raise BadJob("job.runtime.options must be an object")
         if mspec.min_runs < 1 or mspec.max_runs < mspec.min_runs:
             raise BadJob("measure: need 1 <= min_runs <= max_runs")
+        if mspec.target_ci_pct is not None and not mspec.target_ci_pct > 0:
+            raise BadJob("measure.target_ci_pct must be a positive percentage")
+        if mspec.min_seconds < 0 or mspec.max_seconds <= 0 or mspec.warmup_runs < 0:
+            raise BadJob("measure: need min_seconds >= 0, max_seconds > 0 and warmup_runs >= 0")
         return cls(job_id=job_id, model=mod, runtime=str(runtime.get("name", "")),
                    runtime_options=dict(runtime.get("options") or {}), measure=mspec)
 

@@ -23,7 +23,7 @@ def write_json(obj: Any, path: str | None) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
         return
-    tmp = path + ".tmp"
+    tmp = "%s.%d.tmp" % (path, os.getpid())  # never shared with another agent writing beside us
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     os.replace(tmp, path)

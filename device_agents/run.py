@@ -16,6 +16,7 @@ import traceback
 from typing import Any, Dict, List, Optional
 
 from . import AGENT_VERSION, SCHEMA_VERSION
+from .conditions import ConditionsRecorder, cool_down
 from .hashing import sha256_file
 from .inputs import InputGenerationError, generate_inputs
 from .job import BadJob, Job
@@ -29,6 +30,10 @@ from .telemetry import JobTelemetry
 TIMED_CALL = {
     "onnxruntime": "InferenceSession.run(None, feeds) on prepared numpy inputs",
     "litert": "Interpreter.invoke() with inputs set once before the window",
+    "torch": ("module(**feeds) on inputs already on the device (eager graph module, torch.compile'd or "
+              "AOTInductor per the mode option), then torch.cuda/mps.synchronize() on GPUs"),
+    "executorch": "Method.execute(inputs) on torch tensors made once before the window",
+    "tensorrt": "IExecutionContext.execute_async_v3(stream) + cudaStreamSynchronize, inputs resident on the GPU",
 }
 
 
@@ -78,6 +83,32 @@ def _pin(cores: Optional[List[int]]) -> Dict[str, Any]:
     return {"pinned": True, "cpu_affinity": sorted(os.sched_getaffinity(0))}
 
 
+def _asks_for_gpu(job: Job) -> bool:
+    from .units import GPU, unit_of_provider
+
+    providers = job.runtime_options.get("providers") or []
+    return any(unit_of_provider(str(p)) == GPU for p in ([providers] if isinstance(providers, str) else providers))
+
+
+class _GpuMemory:
+    """The agent process's GPU memory at the end of each phase and before the model loaded."""
+
+    def __init__(self) -> None:
+        from .cuda import process_gpu_memory
+
+        self._read = process_gpu_memory
+        self.baseline = process_gpu_memory()
+        self.phases: Dict[str, Any] = {}
+
+    def phase(self, name: str) -> None:
+        self.phases[name] = self._read()
+
+    def to_json(self) -> Dict[str, Any]:
+        from .cuda import gpu_memory_report
+
+        return gpu_memory_report(self.baseline, self.phases)
+
+
 def _execute(job: Job, result: Dict[str, Any]) -> None:
     try:
         cls = runtime_class(job.runtime)
@@ -108,19 +139,27 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
     result["pinning"] = _pin(job.measure.pin_cores)
 
     spec = job.measure
+    if spec.cooldown_temp_c is not None:  # before the load: the job starts from a cool device
+        result["cooldown"] = cool_down(spec.cooldown_temp_c, spec.cooldown_max_s)
+    conditions = ConditionsRecorder(result["pinning"].get("cpu_affinity"))
+    conditions.mark("before")
     telemetry = JobTelemetry(spec.sample_rate_hz, spec.sensors, spec.sensor_paths, spec.temp_limit_c,
                              spec.energy_min_samples)
     result["sampler"] = telemetry.describe()
     telemetry.start()
     try:
-        _measure(job, runtime, path, telemetry, result)
+        _measure(job, runtime, path, telemetry, result, conditions)
     finally:
         telemetry.stop()
+        result["conditions"] = conditions.record()
 
 
-def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result: Dict[str, Any]) -> None:
+def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result: Dict[str, Any],
+             conditions: ConditionsRecorder) -> None:
     memory = MemoryTracker()
     memory.start()
+    # GPU memory from before the load (the CUDA context and the weights count), where a GPU is asked for
+    gpu_mem = _GpuMemory() if _asks_for_gpu(job) else None
     try:
         load_ms = time_call_ms(lambda: runtime.load(path))
     except ModelLoadError as exc:
@@ -129,6 +168,15 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
         raise JobFailed("unavailable", "runtime_missing", str(exc))
     memory.end_phase("load")
     result["runtime"].update(runtime.describe())
+    placement = runtime.placement()
+    result["placement"] = placement
+    result["compute_unit"] = (placement or {}).get("compute_unit", "cpu")
+    if placement and placement.get("warnings"):
+        result.setdefault("warnings", []).extend(placement["warnings"])
+    if result["compute_unit"] != "gpu":
+        gpu_mem = None
+    if gpu_mem is not None:
+        gpu_mem.phase("load")
 
     try:
         specs = runtime.input_specs()
@@ -138,11 +186,15 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
         runtime.prepare(feeds)
     except InputGenerationError as exc:
         raise JobFailed("error", "input_generation", str(exc))
+    except BadOption as exc:  # an option that does not fit the session (io_binding without a GPU)
+        raise JobFailed("error", "bad_job", str(exc))
     result["inputs"] = recipe
 
     try:
         first_ms = time_call_ms(runtime.run_once)
         memory.end_phase("first_inference")
+        if gpu_mem is not None:
+            gpu_mem.phase("first_inference")
         warm = warm_up(runtime.run_once, job.measure)
         telemetry.measure_idle(job.measure.idle_s)
         spec = job.measure
@@ -153,8 +205,16 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
             result.setdefault("warnings", []).append(
                 "timed window stretched to %.1f s so the %s sensor gives %d samples" % (
                     need_s, telemetry.power.name if telemetry.power else "?", spec.energy_min_samples))
+        conditions.mark("window_start")
         window = timed_window(runtime.run_once, spec)
+        conditions.mark("window_end")
         memory.end_phase("steady_state")
+        if gpu_mem is not None:
+            gpu_mem.phase("steady_state")
+        try:
+            result["device_timing"] = runtime.device_timing()
+        except Exception as exc:  # an extra: never at the cost of the measured window
+            result["device_timing"] = {"device_compute_ms": None, "reason": "%s: %s" % (type(exc).__name__, exc)}
     except Exception as exc:  # the engine rejected the inputs or failed mid-run
         raise JobFailed("error", "inference", "%s: %s" % (type(exc).__name__, str(exc).strip()[:800]))
 
@@ -172,12 +232,17 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
         "warmup_s": warm["warmup_s"],
         "runs": window["runs"],
         "window_s": window["window_s"],
+        "window_wall_s": window["window_wall_s"],
         "window_start_s": window["window_start_s"],
         "window_end_s": window["window_end_s"],
         "stop_reason": window["stop_reason"],
+        "target_ci_pct": window["target_ci_pct"],
+        "ci95_half_width_pct": window["ci95_half_width_pct"],
     }
     result["latencies_ms"] = window["latencies_ms"]
     result["memory"] = memory.to_json()
+    if gpu_mem is not None:
+        result["memory"]["gpu"] = gpu_mem.to_json()
     result["memory"].update(platform_memory())
     t0, t1 = window["window_start_s"], window["window_end_s"]
     telemetry.stop()

@@ -94,7 +94,12 @@ class JobTelemetry:
             "sensor_error": self.sampler.errors.get(self.power.name),
         })
         if energy is None:
-            out["reason"] = "the %s sensor gave no usable samples in the window" % self.power.name
+            rules = sorted({str(smp.extra.get("total_rule")) for smp in series
+                            if smp.total_power_mw is None and smp.extra.get("total_rule")})
+            out["reason"] = "the %s sensor gave no usable samples in the window%s" % (
+                self.power.name, ": " + "; ".join(rules[:2]) if rules else "")
+            if any(smp.extra.get("unparsed_rail_tokens") for smp in series):
+                warnings.append("power rails in a format the parser does not know: %s" % "; ".join(rules[:1]))
         if warnings:
             out["warnings"] = warnings
         return out

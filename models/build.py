@@ -17,7 +17,10 @@ from .zoo import ModelEntry, Variant, Zoo, load_zoo
 
 #: Bump a recipe's revision when its converter changes what it writes (only its artifacts rebuild).
 RECIPE_REVISIONS = {"ort-dynamic-int8-per-channel": 2}
-_EXT = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage.zip"}
+#: Bump a family's revision when its representative weights change (only its artifacts rebuild).
+#: mobilebert 2: NoNorm scales calibrated (outputs were ~1e12 with plain random weights).
+WEIGHTS_REVISIONS = {"mobilebert": 2}
+_EXT = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage.zip", "pt2": ".pt2", "pte": ".pte"}
 SEED = 0
 
 
@@ -64,8 +67,12 @@ class _Builds:
         key = (entry.name, tuple(sorted((prune or {}).items())))
         if key not in self._built:
             from .builders import build
+            from .builders.weights import check_reference
 
-            self._built[key] = build(entry, SEED, prune)
+            built = build(entry, SEED, prune)
+            # fail loudly: a non-finite or exploded reference output means the weights describe no real model
+            check_reference(built.module, built.example_kwargs, "%s%s" % (entry.name, " %s" % prune if prune else ""))
+            self._built[key] = built
         return self._built[key]
 
 
@@ -96,6 +103,8 @@ def _recipe(entry: ModelEntry, variant: Variant) -> Dict[str, Any]:
               "prune": variant.prune}
     if RECIPE_REVISIONS.get(variant.recipe):  # only revised recipes change their key
         recipe["recipe_revision"] = RECIPE_REVISIONS[variant.recipe]
+    if WEIGHTS_REVISIONS.get(entry.family):
+        recipe["weights_revision"] = WEIGHTS_REVISIONS[entry.family]
     return recipe
 
 

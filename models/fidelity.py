@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert"}
+RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert", "pt2": "torch", "pte": "executorch"}
 
 
 def _cos(a: Any, b: Any) -> float:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -73,3 +73,28 @@ def quick_measure(**extra: Any) -> Dict[str, Any]:
     m = {"warmup_runs": 2, "warmup_min_s": 0.0, "min_runs": 10, "min_seconds": 0.0}
     m.update(extra)
     return m
+
+
+def _tmpfs(tmp_path: Path, name: str, size: str) -> Iterator[Path]:
+    mnt = tmp_path / name
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "ebtest", str(mnt)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): %s" % proc.stderr.strip())
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (a real ENOSPC for a device's work dir or a results folder), unmounted after."""
+    yield from _tmpfs(tmp_path, "small", "2m")
+
+
+@pytest.fixture
+def results_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs: room for a run's report and catalogue once a test frees what it filled."""
+    yield from _tmpfs(tmp_path, "results", "32m")

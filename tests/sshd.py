@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -56,6 +58,12 @@ class Sshd:
     netns: Optional[str] = None
     proc: Optional[subprocess.Popen] = None
     log: List[str] = field(default_factory=list)
+    #: False: a server without the SFTP subsystem (no ``Subsystem`` line).
+    sftp: bool = True
+    #: A directory mounted over /root inside the server's mount namespace: the login's home there.
+    home: Optional[Path] = None
+    #: root's login shell inside the server's mount namespace (e.g. /bin/dash, as many devices have).
+    login_shell: Optional[str] = None
 
     def config(self) -> Path:
         cfg = self.workdir / ("sshd_%d.conf" % self.port)
@@ -65,13 +73,20 @@ class Sshd:
             "Port %d" % self.port, "ListenAddress %s" % self.host, "HostKey %s" % self.keys.host_key,
             "AuthorizedKeysFile %s" % authorized, "PidFile %s" % (self.workdir / ("sshd_%d.pid" % self.port)),
             "UsePAM no", "StrictModes no", "PermitRootLogin yes", "PasswordAuthentication no",
-            "Subsystem sftp internal-sftp", "LogLevel ERROR", "MaxSessions 50", "MaxStartups 50:30:100", ""]))
+            "Subsystem sftp internal-sftp" if self.sftp else "", "LogLevel ERROR", "MaxSessions 50", "MaxStartups 50:30:100", ""]))
         return cfg
 
     def start(self) -> "Sshd":
         cfg = self.config()
         # Its own mount namespace (a private /run/sshd, and root's rc files hidden) and PID namespace.
-        inner = ("mount -t tmpfs x /run && mkdir -m755 /run/sshd && "
+        home = "mount --bind %s /root && " % shlex.quote(str(self.home)) if self.home else ""
+        if self.login_shell:
+            passwd = self.workdir / ("passwd_%d" % self.port)
+            lines = Path("/etc/passwd").read_text().splitlines()
+            passwd.write_text("".join((ln.rsplit(":", 1)[0] + ":" + self.login_shell if ln.startswith("root:") else ln)
+                                      + "\n" for ln in lines))
+            home += "mount --bind %s /etc/passwd && " % shlex.quote(str(passwd))
+        inner = ("mount -t tmpfs x /run && mkdir -m755 /run/sshd && " + home +
                  "for f in /root/.bashrc /root/.profile; do [ -f $f ] && mount --bind /dev/null $f; done; "
                  "exec %s -D -e -f %s" % (SSHD, cfg))
         argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
@@ -96,6 +111,40 @@ class Sshd:
         out = subprocess.run(cmd, capture_output=True, text=True).stdout
         return bool(out.strip())
 
+    def session_pids(self) -> List[int]:
+        """PIDs of the per-connection sshd processes (``sshd: root@notty``), children of the listener."""
+        assert self.proc is not None
+        children: dict = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            pid, ppid = int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(pid)
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            for child in children.get(pid, []):
+                todo.append(child)
+                try:
+                    cmdline = Path("/proc/%d/cmdline" % child).read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    continue
+                if cmdline.startswith("sshd: ") and "@" in cmdline:
+                    found.append(child)
+        return found
+
+    def drop_sessions(self) -> int:
+        """SIGKILL every per-connection sshd (their TCP connections die with them); how many there were."""
+        pids = self.session_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # went with its parent
+        return len(pids)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             try:
@@ -103,6 +152,14 @@ class Sshd:
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=10)
+
+    def device(self, name: str, workdir: str, known_hosts: Path, key: Optional[Path] = None, **options: Any) -> Any:
+        """An inventory Device for this server (root login, this test's Python), for transport-level tests."""
+        from bench.inventory import Device
+
+        return Device(name=name, device_class="linux", transport="ssh", python=sys.executable, workdir=workdir,
+                      host=self.host, port=self.port, user="root", key=str(key or self.keys.client_key),
+                      options=dict(known_hosts=str(known_hosts), **options))
 
     def device_yaml(self, name: str, python: str, workdir: str, known_hosts: Path, device_class: str = "linux") -> str:
         return ("  %s:\n    class: %s\n    transport: ssh\n    host: %s\n    port: %d\n    user: root\n"

@@ -44,6 +44,29 @@ def device_ceilings(ceil: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], Opt
     return {"peaks": measured_peaks(ceil), "bandwidth_gbps": bandwidth_gbps(ceil)}, sheet, note
 
 
+def by_unit(points: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Tuple[str, List[Dict[str, Any]], Dict[str, Any]]]:
+    """Split a device's roofline by compute unit and provider: [(unit, its points, its measured ceilings)].
+    Each plot shows only the roofs measured through that unit and provider (a GPU job never sits under the
+    CPU's roof, a TensorRT job never under the CUDA EP's). The CPU comes first; it is left out only when
+    every placed job ran on another unit."""
+    groups = sorted({(p.get("unit") or "cpu", p.get("provider")) for p in points if (p.get("unit") or "cpu") != "cpu"},
+                    key=lambda g: (g[0], str(g[1])))
+    has_cpu = any((p.get("unit") or "cpu") == "cpu" for p in points)
+    out = []
+    if has_cpu or not groups:
+        peaks = {k: v for k, v in measured["peaks"].items() if v.get("unit", "cpu") == "cpu"}
+        out.append(("cpu", [p for p in points if (p.get("unit") or "cpu") == "cpu"],
+                    {"peaks": peaks, "bandwidth_gbps": measured["bandwidth_gbps"]}))
+    for unit, provider in groups:
+        pts = [p for p in points if (p.get("unit") or "cpu") == unit and p.get("provider") == provider]
+        peaks = {k: v for k, v in measured["peaks"].items()
+                 if v.get("unit") == unit and v.get("provider") == provider and v.get("gops")}
+        bw = (measured["peaks"].get("%s:%s/bandwidth" % (unit, provider)) or {}).get("gbps")
+        out.append((unit, pts, {"peaks": peaks, "bandwidth_gbps": bw, "provider": provider,
+                                "bandwidth_label": "%s bandwidth through %s (large Add, resident)" % (unit.upper(), provider)}))
+    return out
+
+
 def roofline_points(results: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Dict[str, Any]]:
     points = []
     for r in results:
@@ -51,7 +74,7 @@ def roofline_points(results: List[Dict[str, Any]], measured: Dict[str, Any]) -> 
         if pl is None:
             continue
         pl.update(model=r.get("model_name"), variant=r.get("variant"), runtime=r.get("runtime_name"),
-                  device=r.get("device_name"))
+                  device=r.get("device_name"), run_id=r.get("run_id"), round=(r.get("plan") or {}).get("round"))
         points.append(pl)
     return points
 
@@ -83,14 +106,15 @@ def comparison_rows(rows: List[Dict[str, Any]], results: List[Dict[str, Any]]) -
         stats = ((r.get("plan") or {}).get("artifact") or {}).get("stats") or {}
         fid = stats.get("fidelity") or {}
         fidelity[r.get("job_id")] = fid.get("cosine_mean")
-    base = {(r["device"], r["model"]): r["p50_ms"] for r in rows
+    base = {(r.get("run_id"), r["device"], r["model"], r.get("round")): r["p50_ms"] for r in rows
             if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE and r.get("p50_ms")}
     out = []
     for r, res in zip(rows, results):
         if r["status"] != "ok" or not r.get("p50_ms"):
             continue
-        b = base.get((r["device"], r["model"]))
-        out.append(dict(device=r["device"], model=r["model"], variant=r["variant"], runtime=r["runtime"],
+        b = base.get((r.get("run_id"), r["device"], r["model"], r.get("round")))
+        out.append(dict(run_id=r.get("run_id"), round=r.get("round"), valid=r.get("valid"),
+                        device=r["device"], model=r["model"], variant=r["variant"], runtime=r["runtime"],
                         p50_ms=r["p50_ms"], baseline_p50_ms=b, speedup=(b / r["p50_ms"]) if b else None,
                         fidelity_cosine=fidelity.get(res.get("job_id"))))
     return out

@@ -78,7 +78,7 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     many = len(points) > DIRECT_LABELS
     fig, ax = plt.subplots(figsize=(14 if many else 9, 7 if many else 6))
     bw = measured.get("bandwidth_gbps")
-    peaks = measured.get("peaks") or {}
+    peaks = {k: v for k, v in (measured.get("peaks") or {}).items() if v.get("gops")}
     ais = [p["arithmetic_intensity"] for p in points] or [1.0]
     lo = min(min(ais) / 4, 0.1)
     hi = max(max(ais) * 4, 1000.0)
@@ -87,13 +87,15 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     top = max([e["gops"] for e in peaks.values()] or [1.0])
     if bw:
         ax.plot([lo, top / bw], [lo * bw, top], color="dimgray", lw=2,
-                label="measured bandwidth %.1f GB/s (STREAM triad)" % bw)
+                label="measured %s %.1f GB/s" % (measured.get("bandwidth_label") or "bandwidth (STREAM triad)", bw))
     for key, entry in sorted(peaks.items()):
         peak = entry["gops"]
         prec = entry["precision"]
         start = peak / bw if bw else lo
+        through = entry.get("provider", entry["runtime"]).replace("ExecutionProvider", " EP")
+        tf32 = " (TF32: use_tf32=1)" if prec == "fp32" and (entry.get("provider_options") or {}).get("use_tf32") == "1" else ""
         ax.plot([start, hi], [peak, peak], color=colours.get(prec, "k"), lw=widths.get(entry["runtime"], 1.5),
-                label="measured %s %s: %.0f G%s/s" % (entry["runtime"], prec, peak, "OP" if prec == "int8" else "FLOP"))
+                label="measured %s %s%s: %.0f G%s/s" % (through, prec, tf32, peak, "OP" if prec == "int8" else "FLOP"))
     if datasheet:
         dbw = datasheet.get("bandwidth_gbps")
         for prec in ("fp32", "fp16", "int8"):
@@ -118,8 +120,8 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     ax.set_xlim(lo, hi)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of weights + activations)")
     ax.set_ylabel("attained GFLOP/s (GOP/s for int8)")
-    ax.set_title("Roofline on %s — solid: measured ceilings; %s; %% = efficiency vs roof" % (
-        device, "dashed: datasheet" if datasheet else "no datasheet entry for this device"), fontsize=10)
+    ax.set_title("Roofline on %s — solid: measured%s; %% = efficiency vs roof" % (
+        device, ", dashed: datasheet" if datasheet else " (no datasheet entry)"), fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     if not points:
         ax.text(0.5, 0.5, "no job with FLOP/byte counts to place", ha="center", transform=ax.transAxes)

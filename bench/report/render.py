@@ -15,14 +15,19 @@ from typing import Any, Dict, List, Tuple
 
 from ..analysis import compare
 from ..analysis.operators import operator_rows
-from ..analysis.roofline import precision_of
+from ..analysis.roofline import accelerator_provider, precision_of, roof_note
+from ..history_view import COLUMNS as HISTORY_COLUMNS
+from ..history_view import report_rows as history_rows
+from ..paths import safe_child, slug_name
+from ..regressions import method_text
 from ..ceilings import peak_for
 from ..store import RunStore
-from . import plots
+from . import plots, trust
 from .tables import fmt, rows_for
 
 TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
-                 ("runtime_version", "version"), ("status", "status"), ("n", "n"), ("p50_ms", "p50 ms"),
+                 ("runtime_version", "version"), ("round", "round"), ("status", "status"), ("valid", "valid"),
+                 ("validity_warnings", "validity warnings"), ("n", "n"), ("p50_ms", "p50 ms"),
                  ("p50_ci95_low_ms", "p50 CI95 low"), ("p50_ci95_high_ms", "p50 CI95 high"),
                  ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("mean_ms", "mean ms"), ("cv", "CV"),
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
@@ -33,9 +38,11 @@ ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant
                   ("power_boundary", "boundary"), ("throttled", "throttled"), ("throttle_evidence", "evidence"),
                   ("power_reason", "why no energy")]
 COMPARISON_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
-                      ("p50_ms", "p50 ms"), ("baseline_p50_ms", "fp32 ORT p50 ms"), ("speedup", "speed-up"),
+                      ("round", "round"), ("valid", "valid"), ("p50_ms", "p50 ms"),
+                      ("baseline_p50_ms", "fp32 ORT p50 ms"), ("speedup", "speed-up"),
                       ("fidelity_cosine", "fidelity (cosine)")]
 ROOFLINE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
+                    ("unit", "unit"), ("peak_used", "compute roof from"),
                     ("gflop", "GFLOP/inf"), ("mbytes", "MB moved/inf"), ("arithmetic_intensity", "AI FLOP/B"),
                     ("attained_gops", "attained G/s"), ("attained_gbps", "attained GB/s"), ("roof_gops", "roof G/s"),
                     ("bound", "bound"), ("efficiency_pct", "efficiency %"), ("note", "note")]
@@ -54,16 +61,24 @@ METHOD = (
     "generated from the model's signature with a fixed seed. After the model load and a separately timed first "
     "inference, a warm-up runs, then the timed window runs until both the minimum run count and the minimum "
     "time are met. Every raw latency is kept (samples.csv). Percentiles interpolate linearly between order "
-    "statistics; the median's 95% CI is a percentile bootstrap (2000 resamples). Peak memory is the agent "
+    "statistics; the median's 95% CI is the distribution-free order-statistics (binomial) interval. "
+    "Peak memory is the agent "
     "process's peak RSS over its RSS just before the model load (VmHWM, reset per phase). Energy comes from "
     "the device's own sensor, sampled beside the run on the agent's monotonic clock: a cumulative counter "
     "differenced at the window edges, or power samples integrated (trapezoid); the idle baseline is taken just "
     "before the window. Where a device has no sensor the energy fields are empty and the reason is given. "
     "Roofline: FLOPs and bytes (weights + activations read and written) per inference come from the model's "
     "ONNX graph; attained = FLOPs / p50; ceilings are measured on the device (a large matrix product through "
-    "each runtime per precision, best of 10; STREAM triad bandwidth with arrays >= 4x the last-level cache); "
-    "efficiency = attained / min(peak, AI x bandwidth). The bandwidth roof is DRAM's (STREAM triad): a model "
-    "whose weights and activations fit in the caches can run above it (efficiency over 100 %)."
+    "each runtime per precision, trials of best-of-10 repeated until the last three agree within 3 %; STREAM "
+    "triad bandwidth with arrays >= 4x the last-level cache, repeated the same way) and stored with their time, "
+    "spread, conditions and versions; efficiency = attained / min(peak, AI x bandwidth). The bandwidth roof is "
+    "DRAM's (STREAM triad): a memory-bound model whose bytes fit in the last-level cache can run above it; any "
+    "other point above its roof means the ceiling is too low, and it is re-measured once. "
+    "Validity: each measured job gets a verdict from its own samples (CV, CI width of the median, modes of the "
+    "distribution, level shifts inside the window, sample count, timing sanity) and from the conditions the "
+    "agent recorded (other processes' CPU time on the job's cores, steal, load, throttling); the thresholds and "
+    "the figures behind them are in bench/validity.py and the README. A job that is not valid is still shown, "
+    "flagged with the reason."
 )
 
 
@@ -101,6 +116,42 @@ def _text(section: Section, text: str) -> None:
     section.html.append("<p>%s</p>" % html.escape(text))
 
 
+PLACEMENT_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("unit", "unit"),
+                     ("requested", "requested"), ("used", "used"), ("dropped", "dropped"), ("nodes", "nodes per provider"),
+                     ("p50_ms", "end-to-end p50 ms"), ("device_ms", "device compute p50 ms"),
+                     ("resident_ms", "resident call wall p50 ms"), ("h2d_ms", "host→device ms"),
+                     ("d2h_ms", "device→host ms"), ("gpu_mb", "GPU memory MB (load / steady)"), ("note", "note")]
+
+
+def placement_rows(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One row per job that chose between units or providers (a GPU job, or one whose provider was dropped)."""
+    rows = []
+    for r in results:
+        pl = r.get("placement") or {}
+        if not pl or (pl.get("compute_unit", "cpu") == "cpu" and not pl.get("dropped")):
+            continue
+        dt = r.get("device_timing") or {}
+        gpu = (r.get("memory") or {}).get("gpu") or {}
+        phases = gpu.get("per_phase_bytes") or {}
+        mem = " / ".join("%.0f" % (phases[k] / 1e6) if phases.get(k) is not None else "—"
+                         for k in ("load", "steady_state")) if phases else "—"
+        notes = list(pl.get("warnings") or [])
+        if dt.get("reason"):
+            notes.append("no device time: %s" % dt["reason"])
+        if gpu.get("is_estimate"):
+            notes.append("GPU memory: %s" % gpu.get("method"))
+        rows.append({"device": r.get("device_name"), "model": r.get("model_name"), "variant": r.get("variant"),
+                     "unit": pl.get("compute_unit"), "requested": ", ".join(pl.get("requested") or []),
+                     "used": ", ".join(pl.get("used") or []), "dropped": ", ".join(pl.get("dropped") or []) or "—",
+                     "nodes": ", ".join("%s %d" % (k.replace("ExecutionProvider", ""), v)
+                                        for k, v in sorted((pl.get("nodes_per_provider") or {}).items())) or "—",
+                     "p50_ms": (r.get("stats") or {}).get("p50_ms"), "device_ms": dt.get("device_compute_ms_p50"),
+                     "resident_ms": dt.get("resident_wall_ms_p50"), "h2d_ms": dt.get("h2d_ms_p50"),
+                     "d2h_ms": dt.get("d2h_ms_p50"), "gpu_mb": mem, "note": "; ".join(notes) or (
+                         r.get("reason") if r.get("status") != "ok" else "")})
+    return rows
+
+
 def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     """Write report.md, report.html and plots/*.png into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +160,13 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         for r in s.results():
             results.append(dict(r, run_id=s.run_id))
     rows = rows_for(results)
+    merged = len(stores) > 1
+
+    def cols(columns: List[tuple]) -> List[tuple]:
+        """Merged reports carry a run column in every table; a round column only where rounds exist."""
+        out = [c for c in columns if c[0] != "round" or any(r.get("round") for r in rows)]
+        return [("run_id", "run")] + out if merged else out
+
     devices: List[str] = []
     for r in rows:
         if r["device"] not in devices:
@@ -118,8 +176,34 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sections: List[Section] = []
 
     sec = Section("Comparison")
-    _table(sec, rows, TABLE_COLUMNS)
+    _table(sec, rows, cols(TABLE_COLUMNS))
     sections.append(sec)
+    sec = Section("Validity")
+    lines = trust.validity_lines(results)
+    measured = [r for r in rows if r["status"] == "ok"]
+    invalid = [r for r in measured if r.get("valid") == "NO"]
+    _text(sec, "%d of %d measured job(s) are valid. Thresholds and their reasons: bench/validity.py (README, "
+               "Validity)." % (len(measured) - len(invalid), len(measured)))
+    for line in lines:
+        _text(sec, line)
+    rounds = trust.rounds_rows(results)
+    if rounds:
+        _text(sec, "Interleaved rounds: the spread of the rounds' medians ((max - min) / median) beside the "
+                   "within-run 95 % CI half-width; rounds that differ by more than 5 % and 3x the within-run "
+                   "half-width do not reproduce.")
+        _table(sec, rounds, trust.ROUNDS_COLUMNS if merged else trust.ROUNDS_COLUMNS[1:])
+    sections.append(sec)
+    try:
+        hist = history_rows([s.run_id for s in stores], stores[0].root.parent)
+    except Exception as exc:  # the history is an extra (a full disk, a catalogue another version wrote)
+        hist = []
+        _text(sec, "History: not available (%s: %s)" % (type(exc).__name__, str(exc)[:200]))
+    if hist:
+        sec = Section("History")
+        _text(sec, "These runs against the earlier runs of the same configuration in results/ (python -m bench "
+                   "history for all of it): " + method_text())
+        _table(sec, hist, HISTORY_COLUMNS)
+        sections.append(sec)
     problems = [r for r in rows if r["status"] != "ok"]
     if problems:
         sec = Section("Jobs without a measurement")
@@ -132,7 +216,7 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sec = Section("Framework comparison")
     _text(sec, "Speed-up of p50 latency over the same model's onnx-fp32 on ONNX Runtime on the same device; "
                "fidelity is the cosine similarity of outputs to the FP32 PyTorch reference where measured.")
-    _table(sec, comp, COMPARISON_COLUMNS)
+    _table(sec, comp, cols(COMPARISON_COLUMNS))
     sec.images.append(("Framework comparison", plots.framework_comparison(comp, plot_dir / "comparison.png")))
     sections.append(sec)
 
@@ -148,62 +232,98 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         points = compare.roofline_points(dev_results, measured)
         for r in dev_results:
             if r.get("status") == "ok":
-                peak = peak_for(measured["peaks"], r.get("runtime_name", ""), precision_of(r.get("variant", "")))
-                op_rows += operator_rows(r, peak["gops"] if peak else None, measured["bandwidth_gbps"])
+                peak = peak_for(measured["peaks"], r.get("runtime_name", ""), precision_of(r.get("variant", "")),
+                                r.get("compute_unit") or "cpu", accelerator_provider(r))
+                unit_bw = (measured["bandwidth_gbps"] if (r.get("compute_unit") or "cpu") == "cpu" else
+                           (measured["peaks"].get("%s:%s/bandwidth" % (r.get("compute_unit"), accelerator_provider(r)))
+                            or {}).get("gbps"))
+                op_rows += [dict(o, run_id=r.get("run_id")) for o in
+                            operator_rows(r, peak["gops"] if peak else None, unit_bw)]
+        llc = ((ceilings.get(device) or {}).get("bandwidth") or {}).get("llc_bytes")
         for p in points:
-            above = p.get("efficiency") is not None and p["efficiency"] > 1.0
             roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6,
                                   efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None,
-                                  note=("above the DRAM roof: its %.0f MB per inference were partly served from "
-                                        "cache" % (p["bytes"] / 1e6)) if above else ""))
-        roof.images.append(("Roofline — %s" % device,
-                            plots.roofline(device, points, measured, sheet, plot_dir / ("roofline_%s.png" % device))))
+                                  note=p.get("no_roof_reason") or roof_note(p, llc if p.get("unit", "cpu") == "cpu"
+                                                                            else None)))
+        for unit, unit_points, unit_measured in compare.by_unit(points, measured):
+            title = device if unit == "cpu" else "%s %s (%s)" % (
+                device, unit.upper(), str(unit_measured.get("provider")).replace("ExecutionProvider", " EP"))
+            name = "roofline_%s.png" % slug_name(device if unit == "cpu" else "%s-%s-%s" % (
+                device, unit, str(unit_measured.get("provider")).replace("ExecutionProvider", "")))
+            roof.images.append(("Roofline — %s" % title, plots.roofline(
+                title, unit_points, unit_measured, sheet if unit == "cpu" else None, safe_child(plot_dir, name))))
         bw_sec.images.append(("Bandwidth bottleneck — %s" % device,
-                              plots.bandwidth_bottleneck(device, points, plot_dir / ("bandwidth_%s.png" % device))))
+                              plots.bandwidth_bottleneck(device, [p for p in points if (p.get("unit") or "cpu") == "cpu"],
+                                                         safe_child(plot_dir, "bandwidth_%s.png" % slug_name(device)))))
+        if any((p.get("unit") or "cpu") != "cpu" for p in points):
+            _text(bw_sec, "%s: jobs on an accelerator are left out of this CPU/STREAM plot; their attained bandwidth "
+                          "is in the roofline table beside their unit's own ceiling." % device)
         epoints, reason = compare.energy_points(dev_results)
         energy.images.append(("Energy efficiency — %s" % device,
-                              plots.energy_efficiency(device, epoints, reason, plot_dir / ("energy_%s.png" % device))))
+                              plots.energy_efficiency(device, epoints, reason, safe_child(plot_dir, "energy_%s.png" % slug_name(device)))))
         if not epoints:
             _text(energy, "%s: no energy per inference — %s" % (device, reason))
         c = ceilings.get(device) or {}
-        crow = [{"device": device, "what": "%s %s" % (k, v.get("runtime")), "value": v.get("gops"),
-                 "unit": "GOP/s" if k == "int8" else "GFLOP/s", "method": v.get("method")}
+        crow = [{"device": device, "what": k, "value": v.get("gops") or v.get("gbps"),
+                 "unit": "GB/s" if v.get("gbps") else "GOP/s" if k.endswith("int8") else "GFLOP/s",
+                 "method": v.get("method") + ("; provider options %s" % v["provider_options"]
+                                              if v.get("provider_options") else "") if v.get("method") else None,
+                 "spread_pct": 100 * v["spread_rel"] if v.get("spread_rel") is not None else None}
                 for k, v in sorted(measured["peaks"].items())]
+        for item in c.get("gpu") or []:
+            if item.get("reason"):
+                crow.append({"device": device, "what": "gpu:%s %s %s" % (item.get("provider"), item.get("kind"),
+                                                                          item.get("precision")),
+                             "value": None, "unit": "", "method": item.get("reason")})
         bw = c.get("bandwidth") or {}
         for kernel in ("copy", "scale", "add", "triad"):
             if bw.get("%s_gbps" % kernel):
+                spread = bw.get("%s_spread_rel" % kernel)
                 crow.append({"device": device, "what": "STREAM %s" % kernel, "value": bw["%s_gbps" % kernel],
-                             "unit": "GB/s", "method": bw.get("method")})
+                             "unit": "GB/s", "method": bw.get("method"),
+                             "spread_pct": 100 * spread if spread is not None else None})
         for item in c.get("compute") or []:
             if item.get("gops") is None:
                 crow.append({"device": device, "what": "%s %s" % (item.get("precision"), item.get("runtime")),
                              "value": None, "unit": "", "method": item.get("reason")})
         _text(ceil_sec, "%s — %s" % (device, note))
+        for line in trust.ceiling_provenance(c):
+            _text(ceil_sec, line)
         if crow:
             _table(ceil_sec, crow, [("device", "device"), ("what", "ceiling"), ("value", "measured"), ("unit", "unit"),
-                                    ("method", "method")])
+                                    ("spread_pct", "spread of last trials %"), ("method", "method")])
         if c.get("sweep"):
             ceil_sec.images.append(("Working-set sweep — %s" % device,
                                     plots.working_set_sweep(device, c["sweep"], bw.get("llc_bytes"),
-                                                            plot_dir / ("sweep_%s.png" % device))))
-    _table(roof, roof_rows, ROOFLINE_COLUMNS)
+                                                            safe_child(plot_dir, "sweep_%s.png" % slug_name(device)))))
+    _table(roof, roof_rows, cols(ROOFLINE_COLUMNS))
     sections += [roof]
     ops = Section("Per-operator placement")
     if op_rows:
         _text(ops, "From ONNX Runtime's profile; FLOPs and bytes per operator type from the exported graph.")
-        _table(ops, op_rows, OPERATOR_COLUMNS)
+        _table(ops, op_rows, cols(OPERATOR_COLUMNS))
     else:
         _text(ops, "No job ran with ONNX Runtime's profiler; add --option onnxruntime.profile=true for a "
                    "per-operator breakdown (the profiler itself slows each run).")
     sections += [ops, bw_sec, energy]
+    accel = placement_rows(results)
+    if accel:
+        sec = Section("Placement, device time and GPU memory")
+        _text(sec, "Requested vs used execution providers (a dropped one is unavailable unless allow_fallback), "
+                   "nodes each provider took, and for GPU jobs: device compute time from CUDA events with inputs "
+                   "resident (no copies), host wall time of the same calls, host-to-device and device-to-host "
+                   "copy times of the inputs and outputs, and the agent's GPU memory (NVML). End-to-end latency "
+                   "(what an application sees) is the p50 of the main table.")
+        _table(sec, accel, PLACEMENT_COLUMNS)
+        sections.append(sec)
 
     sec = Section("Energy and thermal state")
-    _table(sec, [r for r in rows if r["status"] == "ok"], ENERGY_COLUMNS)
+    _table(sec, [r for r in rows if r["status"] == "ok"], cols(ENERGY_COLUMNS))
     sections.append(sec)
     sec = Section("Latency distributions")
     for device in devices:
         sec.images.append(("Latency distribution — %s" % device, plots.latency_distribution(
-            [r for r in results if r.get("device_name") == device], device, plot_dir / ("latency_%s.png" % device))))
+            [r for r in results if r.get("device_name") == device], device, safe_child(plot_dir, "latency_%s.png" % slug_name(device)))))
     sections.append(sec)
     sections.append(ceil_sec)
     states: Dict[str, Dict[str, Any]] = {}

@@ -12,9 +12,23 @@ def _mb(value: Optional[int]) -> Optional[float]:
     return round(value / 1e6, 2) if value is not None else None
 
 
+def _validity(result: Dict[str, Any], stats: Dict[str, Any]) -> Dict[str, Any]:
+    """The stored verdict, or one computed now for results stored before verdicts existed."""
+    if result.get("status") != "ok":
+        return {}
+    if isinstance(result.get("validity"), dict):
+        return result["validity"]
+    from ..validity import verdict
+
+    return verdict(result, stats)
+
+
 def job_row(result: Dict[str, Any], run_id: str = "") -> Dict[str, Any]:
     """The figures a reader compares, with units in the column names."""
     st = result.get("stats") or (summarize(result["latencies_ms"]) if result.get("latencies_ms") else {})
+    validity = _validity(result, st)
+    invalid = [w for w in validity.get("warnings", []) if w.get("severity") == "invalid"]
+    plan = result.get("plan") if isinstance(result.get("plan"), dict) else {}
     timing = result.get("timing") or {}
     memory = result.get("memory") or {}
     runtime = result.get("runtime") or {}
@@ -26,7 +40,10 @@ def job_row(result: Dict[str, Any], run_id: str = "") -> Dict[str, Any]:
         "variant": result.get("variant"),
         "runtime": result.get("runtime_name"),
         "runtime_version": runtime.get("version"),
+        "round": plan.get("round") or None,
         "status": result.get("status"),
+        "valid": ("yes" if validity.get("valid") else "NO") if validity else None,
+        "validity_warnings": ", ".join(w["code"] for w in (invalid or validity.get("warnings", []))) or None,
         "n": st.get("n"),
         "p50_ms": st.get("p50_ms"),
         "p90_ms": st.get("p90_ms"),
@@ -61,12 +78,16 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("p50_ms", "p50 ms"),
-                    ("p90_ms", "p90 ms"), ("peak_mem_mb", "peak MB"), ("status", "status")]
+                    ("p90_ms", "p90 ms"), ("peak_mem_mb", "peak MB"), ("valid", "valid"),
+                    ("validity_warnings", "why not"), ("status", "status")]
 
 
 def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None) -> str:
     """A plain aligned table for the terminal; one block per device."""
     columns = columns or TERMINAL_COLUMNS
+    if any(r.get("round") for r in rows) and ("round", "round") not in columns:
+        columns = columns[:3] + [("round", "round")] + columns[3:]
+    numeric = [k.endswith(("_ms", "_mb")) or k in ("n", "cv", "round") for k, _ in columns]
     out: List[str] = []
     devices: List[str] = []
     for r in rows:
@@ -78,8 +99,8 @@ def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None
         widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
         out.append("device: %s" % device)
         for i, line in enumerate(cells):
-            out.append("  " + "  ".join(c.ljust(w) if j < 3 or j == len(columns) - 1 else c.rjust(w)
-                                         for j, (c, w) in enumerate(zip(line, widths))))
+            out.append("  " + "  ".join(c.rjust(w) if numeric[j] else c.ljust(w)
+                                         for j, (c, w) in enumerate(zip(line, widths))).rstrip())
             if i == 0:
                 out.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(out)

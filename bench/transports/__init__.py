@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Dict, Optional
 
-from .base import ExecResult, Transport, TransportError
+from .base import ExecResult, Transport, TransportError, describe_exc, kill_outcome
+from .sshkeys import key_permission_warning
 
 TRANSPORTS = ("local", "ssh")
 
 
-def open_transport(device: Any) -> Transport:
-    """A connected transport for ``device`` (an inventory Device)."""
+def _option(opts: Dict[str, Any], key: str, default: float) -> float:
+    value = opts.get(key)
+    return default if value is None else float(value)
+
+
+def open_transport(device: Any, warn: Optional[Callable[[str], None]] = None) -> Transport:
+    """A connected transport for ``device`` (an inventory Device); ``warn`` receives warning lines (a
+    private key others can read, a known_hosts line that cannot be parsed); default: stderr."""
     if device.transport == "local":
         from .local import LocalTransport
 
-        return LocalTransport(device.workdir)
+        return LocalTransport(device.workdir, device.name)
     if device.transport == "ssh":
         from .ssh import SshTransport
 
-        opts = device.options
-        return SshTransport(device, connect_timeout_s=float(opts.get("connect_timeout_s", 10)),
-                            op_timeout_s=float(opts.get("op_timeout_s", 60)),
-                            user_timeout_s=float(opts.get("tcp_user_timeout_s", 15)))
+        from .ssh import DEFAULT_MIN_RATE_BPS
+
+        opts = device.options or {}
+        return SshTransport(device, connect_timeout_s=_option(opts, "connect_timeout_s", 10),
+                            op_timeout_s=_option(opts, "op_timeout_s", 60),
+                            user_timeout_s=_option(opts, "tcp_user_timeout_s", 15),
+                            min_rate_Bps=_option(opts, "min_transfer_rate_Bps", DEFAULT_MIN_RATE_BPS), warn=warn)
     raise TransportError("device %r uses transport %r, which this edgebench does not have (it has: %s)"
                          % (device.name, device.transport, ", ".join(TRANSPORTS)))
 
 
-__all__ = ["ExecResult", "Transport", "TransportError", "open_transport", "TRANSPORTS"]
+__all__ = ["ExecResult", "Transport", "TransportError", "describe_exc", "key_permission_warning", "kill_outcome",
+           "open_transport", "TRANSPORTS"]

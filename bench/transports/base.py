@@ -6,6 +6,7 @@ device (``root``) under which the harness keeps the agent, the models and one fr
 
 from __future__ import annotations
 
+import errno as _errno
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -15,15 +16,53 @@ class TransportError(Exception):
     """The device cannot be reached or a transfer failed; the message names the device and the fix."""
 
 
+def describe_exc(exc: BaseException) -> str:
+    """One readable reason for ``exc``, never empty: its type, its errno name where it has one, and its
+    text (many exceptions, e.g. a bare ``EOFError()`` from a closed channel, have an empty ``str``)."""
+    name = type(exc).__name__
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code in _errno.errorcode:
+        name = "%s (%s)" % (name, _errno.errorcode[code])
+    text = getattr(exc, "strerror", None) if isinstance(exc, OSError) and getattr(exc, "strerror", None) else None
+    if text and getattr(exc, "filename", None):
+        text = "%s: %s" % (text, exc.filename)  # type: ignore[attr-defined]
+    text = text or str(exc).strip()
+    return "%s: %s" % (name, text) if text else "%s (no further detail)" % name
+
+
+def kill_outcome(kill_confirmed: Optional[bool]) -> str:
+    """What happened to the device's process after a timeout, for a message: ``kill_confirmed`` as in
+    ExecResult (True: killed and gone; False: the device could not be reached; None: no kill)."""
+    if kill_confirmed is None:
+        return ""
+    if kill_confirmed:
+        return "it was killed on the device"
+    return ("the device could not be reached to kill it (the link was dead): the agent ends itself when its "
+            "standard input closes or its own deadline passes")
+
+
 @dataclass
 class ExecResult:
-    """Outcome of one command on the device. ``duration_s`` is host wall time."""
+    """Outcome of one command on the device.
+
+    ``returncode``: the exit status; negative (``-N``, as ``subprocess`` has it) when the process died of
+    a signal that this host knows by name; None when there is none (the connection gave no status, or,
+    over SSH, the command timed out). ``signal``: the name of the signal that ended the process
+    (``"SIGSEGV"``, ``"SIGKILL"``), from the SSH ``exit-signal`` message or the local wait status; None
+    when it exited normally (and over SSH after a timeout; locally the timeout's own kill reads as
+    SIGKILL). Check ``timed_out`` first. ``duration_s``: host wall time in seconds. ``kill_confirmed``
+    (only when ``timed_out``): True when the kill reached the device and its process group is gone,
+    False when it could not be confirmed (the link was dead: the agent then ends itself when its
+    standard input closes or its own deadline passes), None when no kill was needed.
+    """
 
     returncode: Optional[int]
     stdout: str
     stderr: str
     timed_out: bool
     duration_s: float
+    signal: Optional[str] = None
+    kill_confirmed: Optional[bool] = None
 
 
 class Transport:
@@ -63,7 +102,9 @@ class Transport:
 
     def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str] = None,
              env: Optional[Dict[str, str]] = None) -> ExecResult:
-        """Run ``argv`` on the device in its own process group; killed (whole group) at ``timeout_s``."""
+        """Run ``argv`` on the device in its own process group; killed (whole group) at ``timeout_s`` seconds
+        (``timed_out`` and ``kill_confirmed`` say so). Raises TransportError if the link drops while it runs;
+        the next call reconnects."""
         raise NotImplementedError
 
     def remove_tree(self, remote: str) -> None:

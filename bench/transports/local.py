@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -11,12 +12,13 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .base import ExecResult, Transport
+from .base import ExecResult, Transport, TransportError, describe_exc
 
 
 class LocalTransport(Transport):
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, name: str = "local") -> None:
         super().__init__(root)
+        self.name = name  # the inventory's name for this machine, for messages
         Path(root).mkdir(parents=True, exist_ok=True)
         self._proc: Optional[subprocess.Popen] = None
 
@@ -27,25 +29,43 @@ class LocalTransport(Transport):
 
     def push(self, local: Path, remote: str) -> int:
         dest = Path(remote)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name("%s.%d-%s.part" % (dest.name, os.getpid(), secrets.token_hex(3)))  # concurrent harnesses
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, dest)
-        return dest.stat().st_size
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, dest)
+            return dest.stat().st_size
+        except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise self._error("copying %s to %s" % (local, remote), exc)
+
+    def _error(self, doing: str, exc: OSError) -> TransportError:
+        """One line for a file error on this machine's work dir: a full disk says so."""
+        if exc.errno == errno.ENOSPC:
+            return TransportError("device %r: no space left on the disk under %s (%s); free space there or set "
+                                  "workdir" % (self.name, self.root, doing))
+        return TransportError("device %r: %s failed: %s" % (self.name, doing, describe_exc(exc)))
 
     def pull(self, remote: str) -> bytes:
         return Path(remote).read_bytes()
 
     def write_text(self, remote: str, text: str) -> None:
         dest = Path(remote)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(text)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+        except OSError as exc:
+            raise self._error("writing %s" % remote, exc)
 
     def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str] = None,
              env: Optional[Dict[str, str]] = None) -> ExecResult:
         full_env = dict(os.environ)
         full_env.update(env or {})
         start = time.perf_counter()
+        killed: Optional[bool] = None
         proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         self._proc = proc
@@ -53,7 +73,7 @@ class LocalTransport(Transport):
             out, err = proc.communicate(timeout=timeout_s)
             timed_out = False
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            killed = _kill_group(proc)
             out, err = proc.communicate()
             timed_out = True
         except BaseException:  # Ctrl-C on the host: leave nothing running
@@ -62,7 +82,8 @@ class LocalTransport(Transport):
             raise
         finally:
             self._proc = None
-        return ExecResult(proc.returncode, out, err, timed_out, time.perf_counter() - start)
+        return ExecResult(proc.returncode, out, err, timed_out, time.perf_counter() - start,
+                          signal=signal_name(proc.returncode), kill_confirmed=killed)
 
     def abort(self) -> None:
         proc = self._proc
@@ -73,8 +94,23 @@ class LocalTransport(Transport):
         shutil.rmtree(remote, ignore_errors=True)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def signal_name(returncode: Optional[int]) -> Optional[str]:
+    """``"SIGSEGV"`` for a return code of ``-11`` (a death by signal, as ``subprocess`` reports it); None
+    for a normal exit."""
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return "signal %d" % -returncode
+
+
+def _kill_group(proc: subprocess.Popen) -> bool:
+    """SIGKILL the process's whole group; True when it was sent (or the group was already gone)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    except OSError:
+        return False
+    return True

@@ -1,135 +1,258 @@
 """SSH transport (paramiko): host keys checked against known_hosts (never auto-accepted), a socket with
-TCP_NODELAY, TCP_USER_TIMEOUT and keepalive, a deadline on every operation, SFTP for files, every remote
-path and argument quoted.
+TCP_NODELAY, TCP_USER_TIMEOUT and keepalive, SFTP for files, every remote path and argument quoted (and
+after ``--`` where a command takes options).
 
 Agent commands run in their own process group (``os.setsid`` through the device's Python, which every
 device has) with their process id in ``agent.pid`` beside them: a timeout or a host-side interrupt
 kills that whole group. The agent also ends by itself if the SSH channel closes (it watches its
-standard input) or its deadline passes, so nothing is left running when the link dies.
+standard input) or its deadline passes, so nothing is left running when the link dies. A death by
+signal is reported by name from the SSH ``exit-signal`` message (``ExecResult.signal``).
+
+Deadlines (seconds; the options are the device's ``options:`` in devices.yaml):
+
+- every operation finishes within ``op_timeout_s`` (default 60), reconnecting included;
+- a transfer of n bytes (push, pull, write_text) within ``op_timeout_s + n / min_transfer_rate_Bps``,
+  ``min_transfer_rate_Bps`` defaulting to 100,000 B/s (0.8 Mbit/s): a 10 MB model gets 160 s, a
+  1 MB result 70 s;
+- the agent (``exec``) its ``timeout_s``; killing it on timeout gets ``KILL_BUDGET_S`` (10) more.
+
+At a deadline the connection is cut (closing its socket is the only thing that stops paramiko on a
+trickling or stalled link) and the operation raises TransportError naming the device and the fix.
+
+Reconnecting: an operation that finds the connection dead opens a new one, up to 1 + 3 attempts 1, 2
+and 4 s apart (``RECONNECT_BACKOFF_S``), all inside that operation's deadline; after such a round failed,
+later operations try once each until the device answers again; a refusal (host key, authentication,
+no SFTP) is not retried. An operation that is safe to repeat (hash, mkdir, push, pull,
+write, remove) and loses its connection midway is repeated once on a new connection. The agent's run
+is not: it fails with TransportError, after an attempt to kill the agent over a new connection.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import posixpath
 import secrets
 import shlex
 import socket
+import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
-from .base import ExecResult, Transport, TransportError
+import paramiko
 
-TCP_USER_TIMEOUT = 18  # linux/tcp.h
-#: Run argv[1:] as the leader of a new process group, recording its pid in ./agent.pid.
-#: (sshd may already have made it a session leader, which is a group leader too: setsid then fails.)
-SETSID = ("import os,sys\ntry:\n os.setsid()\nexcept OSError:\n pass\n"
-          "f=open('agent.pid','w'); f.write(str(os.getpgrp())); f.close(); os.execvp(sys.argv[1], sys.argv[1:])")
-HASHES = ("import hashlib,json,sys\nout={}\nfor p in sys.argv[1:]:\n try:\n  h=hashlib.sha256()\n"
-          "  f=open(p,'rb')\n  b=f.read(1<<20)\n  while b:\n   h.update(b)\n   b=f.read(1<<20)\n  f.close()\n"
-          "  out[p]=h.hexdigest()\n except (IOError,OSError):\n  out[p]=None\nprint(json.dumps(out))")
+from .base import ExecResult, Transport, TransportError, describe_exc
+from .sshconn import Conn, Refused, Watchdog, open_conn, signal_from_message
+from .sshscripts import FREE_SPACE, HASHES, KILL, SETSID
+from .sshkeys import key_permission_warning, load_known_hosts
+
+T = TypeVar("T")
+
+#: Waits (s) before the 2nd, 3rd and 4th attempt to reconnect; all inside the operation's deadline.
+RECONNECT_BACKOFF_S: Tuple[float, ...] = (1.0, 2.0, 4.0)
+#: Slowest transfer rate (bytes/s) a push or pull is allowed before its deadline cuts it.
+DEFAULT_MIN_RATE_BPS = 100_000.0
+#: Seconds for killing a timed-out agent (reconnecting included), and for Ctrl-C's kill (no reconnect).
+KILL_BUDGET_S = 10.0
+ABORT_BUDGET_S = 5.0
+#: Seconds past exec's own timeout after which its watchdog cuts a connection that stopped answering.
+EXEC_GRACE_S = 5.0
+
+#: Exceptions that mean the connection (not the device's answer) failed.
+DROPS = (EOFError, socket.timeout, ConnectionError, paramiko.SSHException)
+
+
+class _Dropped(Exception):
+    """The SSH session ended under a running command."""
+
+
+class _NotStarted(_Dropped):
+    """The connection was dead before the command could start (so it is safe to start it again)."""
+
+
+def _why(exc: BaseException) -> str:
+    """The reason for a drop, for a message (this module's own markers carry it as their text)."""
+    return str(exc) if isinstance(exc, _Dropped) else describe_exc(exc)
 
 
 def q(text: str) -> str:
     return shlex.quote(str(text))
 
 
+def _warn_stderr(message: str) -> None:
+    print("warning: %s" % message, file=sys.stderr)
+
+
 class SshTransport(Transport):
     holds_stdin = True
 
     def __init__(self, device: Any, connect_timeout_s: float = 10.0, op_timeout_s: float = 60.0,
-                 user_timeout_s: float = 15.0, sock: Optional[socket.socket] = None) -> None:
+                 user_timeout_s: float = 15.0, sock: Optional[socket.socket] = None,
+                 min_rate_Bps: float = DEFAULT_MIN_RATE_BPS, warn: Optional[Callable[[str], None]] = None,
+                 reconnect_backoff_s: Tuple[float, ...] = RECONNECT_BACKOFF_S) -> None:
+        """``*_s`` in seconds, ``min_rate_Bps`` in bytes/s; ``sock``: an already connected socket for the
+        first connection (reconnects make their own); ``warn``: where warning lines go (stderr)."""
         self.device = device
         self.connect_timeout_s = connect_timeout_s
         self.op_timeout_s = op_timeout_s
         self.user_timeout_s = user_timeout_s
+        self.min_rate_Bps = min_rate_Bps
+        self.reconnect_backoff_s = tuple(reconnect_backoff_s)
         self.host = device.host
         self.port = int(device.port or 22)
-        self.known_hosts = os.path.expanduser(str(device.options.get("known_hosts", "~/.ssh/known_hosts")))
+        self.known_hosts = os.path.expanduser(str(device.options.get("known_hosts") or "~/.ssh/known_hosts"))
         #: Python for the harness's helpers on the device (process-group trampoline, file hashes); the agent
         #: itself always runs with ``device.python``. Differs only where that one is a wrapper (an emulated
         #: board, a container entry point).
-        self.helper_python = str(device.options.get("helper_python", device.python))
+        self.helper_python = str(device.options.get("helper_python") or device.python)
+        #: Warning lines given so far (also sent to ``warn``); reconnects made after a drop.
+        self.warnings: List[str] = []
+        self.reconnects = 0
+        self._down = False  # the last round of reconnect attempts failed
+        self._warn_sink = warn or _warn_stderr
+        self._lock = threading.Lock()
         self._running: Optional[str] = None
-        self.client = self._connect(sock)
-        self.sftp = self.client.open_sftp()
-        self.sftp.get_channel().settimeout(op_timeout_s)
-        root = device.workdir
-        if root.startswith("~"):
-            root = self.sftp.normalize(".") + root[1:]
-        super().__init__(root)
-        self._run_simple("mkdir -p %s" % q(self.root))
+        self.key = os.path.expanduser(device.key) if device.key else None
+        if self.key:
+            problem = key_permission_warning(self.key)
+            if problem:
+                self.warn("device %r: %s" % (device.name, problem))
+        self._host_keys = load_known_hosts(self.known_hosts, self.warn)
+        self._conn: Optional[Conn] = self._open(connect_timeout_s, sock)
+        try:
+            super().__init__(self._resolve_root(str(device.workdir)))
+            self._mkdirs([self.root])
+        except BaseException:
+            self.close()
+            raise
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self._warn_sink(message)
+
+    def _resolve_root(self, workdir: str) -> str:
+        """The work dir as an absolute path: ``~`` and ``~/x`` under the login's home, a relative path
+        too (so it can never start with ``-``)."""
+        if workdir.startswith("/"):
+            return workdir
+        if workdir.startswith("~") and not (workdir == "~" or workdir.startswith("~/")):
+            raise TransportError("device %r: workdir %r names another user's home, which is not supported; use an "
+                                 "absolute path or one starting with '~/'" % (self.device.name, workdir))
+        home = self._op("finding the home directory", lambda conn, _: conn.sftp.normalize("."), self.op_timeout_s)
+        rest = workdir[1:].lstrip("/") if workdir.startswith("~") else workdir
+        return home.rstrip("/") + ("/" + rest if rest else "")
 
     # -- connection -------------------------------------------------------------------------
-    def _socket(self) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
-        except OSError as exc:
-            raise TransportError("device %r (%s:%d) is unreachable: %s; check the address, that sshd runs, and "
-                                 "the network" % (self.device.name, self.host, self.port, exc))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if hasattr(socket, "TCP_KEEPIDLE"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, int(self.user_timeout_s * 1000))
-        except OSError:
-            pass  # not Linux: keepalive still bounds a dead link
-        return sock
+    def _open(self, timeout_s: float, sock: Optional[socket.socket] = None) -> Conn:
+        return open_conn(self.device, self.host, self.port, self.key, self._host_keys, self.known_hosts,
+                         timeout_s, self.user_timeout_s, sock)
 
-    def _connect(self, sock: Optional[socket.socket]) -> Any:
-        import paramiko
+    def _connection(self, deadline: float, what: str) -> Conn:
+        """The live connection, reconnecting first if it died (bounded by ``deadline``, monotonic s)."""
+        with self._lock:
+            conn = self._conn
+            if conn is not None and conn.alive():
+                return conn
+            if conn is not None:
+                conn.close()
+                self._conn = None
+            self._conn = self._reconnect(deadline, what)
+            return self._conn
 
-        client = paramiko.SSHClient()
-        if os.path.exists(self.known_hosts):
-            client.load_host_keys(self.known_hosts)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        name = self.host if self.port == 22 else "[%s]:%d" % (self.host, self.port)
-        try:
-            client.connect(self.host, port=self.port, username=self.device.user,
-                           key_filename=os.path.expanduser(self.device.key) if self.device.key else None,
-                           sock=sock or self._socket(), timeout=self.connect_timeout_s,
-                           banner_timeout=self.connect_timeout_s, auth_timeout=self.connect_timeout_s,
-                           allow_agent=not self.device.key, look_for_keys=False)
-        except paramiko.BadHostKeyException as exc:
-            raise TransportError(
-                "HOST KEY MISMATCH for device %r (%s): the key it offers (%s) is not the one in %s. Refusing to "
-                "connect. If the device was reinstalled, remove the old key with: ssh-keygen -R %s -f %s"
-                % (self.device.name, name, exc.key.get_fingerprint().hex(), self.known_hosts, q(name),
-                   q(self.known_hosts)))
-        except paramiko.AuthenticationException as exc:
-            raise TransportError("authentication failed for %s@%s (device %r): %s; check 'user' and 'key' in "
-                                 "devices.yaml" % (self.device.user, name, self.device.name, exc))
-        except paramiko.SSHException as exc:
-            if "known_hosts" in str(exc):
-                raise TransportError(
-                    "device %r: host %s is not in %s, so it is refused. Check its fingerprint on the device, then "
-                    "add it with: ssh-keyscan -p %d %s >> %s" % (self.device.name, name, self.known_hosts,
-                                                                self.port, q(self.host), q(self.known_hosts)))
-            raise TransportError("SSH to device %r (%s) failed: %s" % (self.device.name, name, exc))
-        except (OSError, EOFError) as exc:
-            raise TransportError("SSH to device %r (%s) failed: %s" % (self.device.name, name, exc))
-        client.get_transport().set_keepalive(5)
-        return client
+    def _reconnect(self, deadline: float, what: str) -> Conn:
+        """A new connection: 1 + len(backoff) attempts within ``deadline``; only one while the device is
+        known to be down (the last round failed), so a device gone for good costs each later job one
+        connect timeout, not the whole round."""
+        last: Optional[TransportError] = None
+        tries = 0
+        for wait in (0.0,) + (() if self._down else self.reconnect_backoff_s):
+            if wait:
+                if time.monotonic() + wait >= deadline:
+                    break
+                time.sleep(wait)
+            left = deadline - time.monotonic()
+            if left <= 0.05:
+                break
+            tries += 1
+            try:
+                conn = self._open(min(self.connect_timeout_s, left))
+            except Refused:
+                raise
+            except TransportError as exc:
+                last = exc
+                continue
+            self.reconnects += 1
+            self._down = False
+            return conn
+        self._down = True
+        raise TransportError("device %r: the SSH connection was lost and %d attempt(s) to reconnect (for %s) failed "
+                             "within the deadline; check that the device is on and reachable. Last error: %s"
+                             % (self.device.name, tries, what, last or "no time left"))
+
+    def _discard(self, conn: Conn) -> None:
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+        conn.close()
+
+    def _op(self, what: str, fn: Callable[[Conn, float], T], budget_s: float, retry: bool = True,
+            budget_note: str = "") -> T:
+        """``fn(conn, deadline)`` within ``budget_s`` seconds overall: reconnects if the connection is
+        dead, cuts it at the deadline, repeats ``fn`` once on a new connection after a drop if ``retry``.
+        An answer from the device (an exception while the connection is alive) is passed through."""
+        deadline = time.monotonic() + budget_s
+        while True:
+            conn = self._connection(deadline, what)
+            dog = Watchdog(conn, deadline)
+            try:
+                return fn(conn, deadline)
+            except Exception as exc:
+                if dog.fired:
+                    raise self._deadline_error(what, budget_s, budget_note) from exc
+                if not (isinstance(exc, DROPS + (_Dropped,)) or not conn.alive()):
+                    raise
+                self._discard(conn)
+                if not retry or time.monotonic() >= deadline:
+                    raise TransportError("device %r: the SSH connection dropped during %s (%s); the next operation "
+                                         "reconnects" % (self.device.name, what, _why(exc))) from exc
+                retry = False
+            finally:
+                dog.cancel()
+
+    def _deadline_error(self, what: str, budget_s: float, note: str = "") -> TransportError:
+        return TransportError(
+            "device %r: %s did not finish within %.0f s%s: the link to the device is stalled or too slow. Check the "
+            "network; on a slow link raise options.op_timeout_s%s in devices.yaml"
+            % (self.device.name, what, budget_s, " (%s)" % note if note else "",
+               " or lower options.min_transfer_rate_Bps" if note else ""))
+
+    def _transfer_budget(self, nbytes: int) -> Tuple[float, str]:
+        """Seconds allowed for moving ``nbytes`` bytes, and how that number was made."""
+        return (self.op_timeout_s + nbytes / self.min_rate_Bps,
+                "op_timeout_s %g + %d bytes at min_transfer_rate_Bps %g" % (self.op_timeout_s, nbytes,
+                                                                              self.min_rate_Bps))
 
     # -- commands ---------------------------------------------------------------------------
-    def _channel_run(self, command: str, timeout_s: float) -> ExecResult:
-        import paramiko
-
+    def _run_channel(self, conn: Conn, command: str, deadline: float) -> ExecResult:
+        """Run ``command`` on ``conn`` until it exits or ``deadline`` (monotonic s) passes (then
+        ``timed_out``, and it is left running). Raises _Dropped if the connection dies under it."""
         start = time.perf_counter()
+        transport = conn.transport
+        if transport is None:
+            raise _Dropped("no SSH session")
         try:
-            chan = self.client.get_transport().open_session(timeout=min(timeout_s, self.op_timeout_s))
-            chan.settimeout(1.0)
-            chan.exec_command(command)
-        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
-            raise TransportError("device %r: cannot start a command: %s" % (self.device.name, exc or type(exc).__name__))
-        out, err = [], []
-        deadline = start + timeout_s
+            chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+        except DROPS as exc:
+            raise _NotStarted(describe_exc(exc)) from exc
+        out: List[bytes] = []
+        err: List[bytes] = []
         timed_out = False
         try:
+            chan.exec_command(command)
             while True:
                 while chan.recv_ready():
                     out.append(chan.recv(65536))
@@ -137,26 +260,32 @@ class SshTransport(Transport):
                     err.append(chan.recv_stderr(65536))
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
-                if time.perf_counter() > deadline:
+                if time.monotonic() > deadline:
                     timed_out = True
                     break
-                if chan.closed or not self.client.get_transport().is_active():
-                    raise TransportError("device %r: the SSH connection dropped during %r"
-                                         % (self.device.name, command[:80]))
+                if not transport.is_active():
+                    raise _Dropped("the SSH session ended")
                 time.sleep(0.005)
         finally:
-            rc = chan.recv_exit_status() if not timed_out and chan.exit_status_ready() else None
             chan.close()
-        if rc == -1 and not self.client.get_transport().is_active():
-            raise TransportError("device %r: the SSH connection dropped during %r" % (self.device.name, command[:60]))
+        rc: Optional[int] = None
+        sig: Optional[str] = None
+        if not timed_out:
+            if chan.exit_status != -1:
+                rc = chan.exit_status
+            else:
+                rc, sig = signal_from_message(getattr(chan, "exit_signal", None))
+            if rc is None and sig is None and not transport.is_active():
+                raise _Dropped("the connection closed before the command's exit status arrived")
         return ExecResult(rc, b"".join(out).decode("utf-8", "replace"), b"".join(err).decode("utf-8", "replace"),
-                          timed_out, time.perf_counter() - start)
+                          timed_out, time.perf_counter() - start, signal=sig)
 
-    def _run_simple(self, command: str, timeout_s: Optional[float] = None) -> ExecResult:
-        res = self._channel_run(command, timeout_s or self.op_timeout_s)
+    def _run(self, command: str, what: str, budget_s: Optional[float] = None, retry: bool = True) -> ExecResult:
+        """A harness helper command (idempotent), within ``budget_s`` (default ``op_timeout_s``) seconds."""
+        budget = budget_s or self.op_timeout_s
+        res = self._op(what, lambda conn, deadline: self._run_channel(conn, command, deadline), budget, retry)
         if res.timed_out:
-            raise TransportError("device %r: %r did not finish within %.0f s" % (self.device.name, command[:80],
-                                                                                timeout_s or self.op_timeout_s))
+            raise self._deadline_error(what, budget)
         return res
 
     def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str] = None,
@@ -164,33 +293,77 @@ class SshTransport(Transport):
         cwd = cwd or self.root
         envs = " ".join("%s=%s" % (k, q(v)) for k, v in (env or {}).items())
         wrapped = [self.helper_python, "-c", SETSID] + list(argv)
-        command = "cd %s && %s exec %s" % (q(cwd), envs, " ".join(q(a) for a in wrapped))
+        command = "cd -- %s && %s exec %s" % (q(cwd), envs, " ".join(q(a) for a in wrapped))
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
         self._running = cwd
         try:
-            res = self._channel_run(command, timeout_s)
+            res = self._exec_once(command, argv[0], cwd, deadline)
+            if res is None:  # the connection was found dead before the command started: once more
+                res = self._exec_once(command, argv[0], cwd, deadline, last_try=True)
         finally:
             self._running = None
+        assert res is not None
         if res.timed_out:
-            self._kill_group(cwd)
+            res.kill_confirmed = self._kill_group(cwd)
+        res.duration_s = time.perf_counter() - start
         return res
 
-    def _kill_group(self, cwd: str) -> None:
-        """Kill the agent's process group (its pid is in cwd/agent.pid); best effort on a dead link."""
+    def _exec_once(self, command: str, name: str, cwd: str, deadline: float,
+                   last_try: bool = False) -> Optional[ExecResult]:
+        """One attempt at exec; None if the connection was dead before the command started."""
+        conn = self._connection(deadline, "starting %s" % name)
+        dog = Watchdog(conn, deadline + EXEC_GRACE_S)
         try:
-            self._channel_run("cd %s && pid=$(cat agent.pid 2>/dev/null) && kill -KILL -- -$pid 2>/dev/null; true"
-                              % q(cwd), 10.0)
-        except TransportError:
-            pass
+            return self._run_channel(conn, command, deadline)
+        except Exception as exc:
+            if not (dog.fired or isinstance(exc, DROPS + (_Dropped,)) or not conn.alive()):
+                raise
+            self._discard(conn)
+            if dog.fired:  # the link stopped answering past the timeout: a timeout
+                return ExecResult(None, "", "", True, 0.0)
+            if isinstance(exc, _NotStarted) and not last_try:
+                return None
+            if isinstance(exc, _NotStarted):
+                raise TransportError("device %r: cannot start %s: the SSH connection dropped (%s); the next operation "
+                                     "reconnects" % (self.device.name, name, _why(exc))) from exc
+            killed = self._kill_group(cwd)
+            raise TransportError("device %r: the SSH connection dropped while %s was running (%s); %s" % (
+                self.device.name, name, _why(exc), _kill_note(killed))) from exc
+        finally:
+            dog.cancel()
+
+    def _kill_group(self, cwd: str, reconnect: bool = True) -> bool:
+        """Kill the agent's process group (its pid is in cwd/agent.pid); True when the kill ran and the
+        group is gone, False when that cannot be confirmed (the link is dead)."""
+        command = "%s -c %s %s" % (q(self.helper_python), q(KILL), q(posixpath.join(cwd, "agent.pid")))
+        try:
+            if reconnect:
+                return self._run(command, "killing the agent", KILL_BUDGET_S).returncode == 0
+            conn = self._conn
+            if conn is None or not conn.alive():
+                return False
+            deadline = time.monotonic() + ABORT_BUDGET_S
+            dog = Watchdog(conn, deadline)
+            try:
+                res = self._run_channel(conn, command, deadline)
+            finally:
+                dog.cancel()
+            return not res.timed_out and res.returncode == 0
+        except Exception:
+            return False
 
     def abort(self) -> None:
-        if self._running:
-            self._kill_group(self._running)
+        cwd = self._running
+        if cwd:
+            self._kill_group(cwd, reconnect=False)
 
     # -- files ------------------------------------------------------------------------------
     def file_sha256s(self, remotes: List[str]) -> Dict[str, Optional[str]]:
         if not remotes:
             return {}
-        res = self._run_simple("%s -c %s %s" % (q(self.helper_python), q(HASHES), " ".join(q(r) for r in remotes)))
+        res = self._run("%s -c %s %s" % (q(self.helper_python), q(HASHES), " ".join(q(r) for r in remotes)),
+                        "hashing %d file(s)" % len(remotes))
         try:
             return json.loads(res.stdout)
         except ValueError:
@@ -200,65 +373,114 @@ class SshTransport(Transport):
     def file_sha256(self, remote: str) -> Optional[str]:
         return self.file_sha256s([remote]).get(remote)
 
-    def _mkdirs(self, remote_dir: str) -> None:
-        self._run_simple("mkdir -p %s" % q(remote_dir))
+    def _mkdirs(self, dirs: List[str]) -> None:
+        dirs = sorted({d for d in dirs if d})
+        if not dirs:
+            return
+        res = self._run("mkdir -p -- %s" % " ".join(q(d) for d in dirs), "creating %s" % dirs[0])
+        if res.returncode != 0:
+            why = res.stderr.strip()[-300:] or "exit status %s" % res.returncode
+            if "no space" in why.lower():
+                raise self._disk_full_error("creating %s" % dirs[0])
+            raise TransportError("device %r: cannot create %s: %s; check that workdir is writable by %s there"
+                                 % (self.device.name, dirs[0], why, self.device.user))
+
+    def _disk_full_error(self, doing: str, free_bytes: Optional[int] = None) -> TransportError:
+        free = "; %d bytes free there" % free_bytes if free_bytes is not None else ""
+        return TransportError("device %r: no space left on the device's disk under %s (%s%s); free space there or "
+                              "set workdir in devices.yaml to a disk with room" % (self.device.name, self.root, doing,
+                                                                                   free))
+
+    def _send(self, source: IO[bytes], size: int, remote: str, label: str, verb: str = "pushing") -> None:
+        """Copy ``size`` bytes from ``source`` to ``remote`` through a temporary name, then rename."""
+        tmp = "%s.%d-%s.part" % (remote, os.getpid(), secrets.token_hex(3))  # concurrent harnesses
+
+        def put(conn: Conn, _: float) -> None:
+            source.seek(0)
+            conn.sftp.putfo(source, tmp, file_size=size, confirm=True)
+            conn.sftp.posix_rename(tmp, remote)
+
+        budget, note = self._transfer_budget(size)
+        try:
+            self._op("%s %s" % (verb, label), put, budget, budget_note=note)
+        except TransportError:
+            raise
+        except OSError as exc:  # the device answered: an SFTP status (Failure, size mismatch, permission)
+            raise self._push_error("%s %s" % (verb, label), remote, tmp, size, exc) from exc
+
+    def _push_error(self, doing: str, remote: str, tmp: str, size: int, exc: OSError) -> TransportError:
+        """What a failed push means: a full disk (free space checked on the device) or the SFTP error."""
+        probe = "%s -c %s %s %s" % (q(self.helper_python), q(FREE_SPACE), q(posixpath.dirname(remote) or self.root),
+                                    q(tmp))
+        free: Optional[int] = None
+        partial = 0
+        try:
+            fields = self._run(probe, "checking free space", retry=False).stdout.split()
+            free, partial = int(fields[0]), int(fields[1])
+        except (TransportError, ValueError, IndexError):
+            pass
+        if free is not None and free < 0:
+            free = None
+        if "no space" in str(exc).lower() or (free is not None and free < size - partial):
+            return self._disk_full_error("%s, %d bytes" % (doing, size), free)
+        return TransportError("device %r: %s to %s failed: %s" % (self.device.name, doing, remote, describe_exc(exc)))
+
+    def _push_file(self, local: Path, remote: str) -> int:
+        try:
+            fh = open(local, "rb")
+            size = os.fstat(fh.fileno()).st_size
+        except OSError as exc:
+            raise TransportError("cannot read %s on this host to push it to device %r: %s"
+                                 % (local, self.device.name, describe_exc(exc)))
+        with fh:
+            self._send(fh, size, remote, str(local))
+        return size
 
     def push(self, local: Path, remote: str) -> int:
-        self._mkdirs(os.path.dirname(remote))
-        tmp = "%s.%d-%s.part" % (remote, os.getpid(), secrets.token_hex(3))  # concurrent harnesses
-        try:
-            self.sftp.put(str(local), tmp)
-            self.sftp.posix_rename(tmp, remote)
-        except (OSError, EOFError) as exc:
-            raise TransportError("device %r: pushing %s failed: %s" % (self.device.name, local, exc or type(exc).__name__))
-        return Path(local).stat().st_size
+        self._mkdirs([posixpath.dirname(remote)])
+        return self._push_file(local, remote)
 
     def push_many(self, files: List[Tuple[Path, str]]) -> int:
-        dirs = sorted({os.path.dirname(r) for _, r in files})
-        if dirs:
-            self._run_simple("mkdir -p %s" % " ".join(q(d) for d in dirs))
-        sent = 0
-        for local, remote in files:
-            tmp = "%s.%d-%s.part" % (remote, os.getpid(), secrets.token_hex(3))
-            try:
-                self.sftp.put(str(local), tmp)
-                self.sftp.posix_rename(tmp, remote)
-            except (OSError, EOFError) as exc:
-                raise TransportError("device %r: pushing %s failed: %s" % (self.device.name, local,
-                                                                          exc or type(exc).__name__))
-            sent += Path(local).stat().st_size
-        return sent
+        self._mkdirs([posixpath.dirname(r) for _, r in files])
+        return sum(self._push_file(local, remote) for local, remote in files)
 
     def pull(self, remote: str) -> bytes:
-        try:
-            with self.sftp.open(remote, "rb") as fh:
+        what = "pulling %s" % remote
+
+        def read(conn: Conn, _: float) -> bytes:
+            with conn.sftp.open(remote, "rb") as fh:
+                fh.prefetch(size)
                 return fh.read()
-        except FileNotFoundError:
+
+        try:
+            size = self._op(what, lambda conn, _: conn.sftp.stat(remote).st_size or 0, self.op_timeout_s)
+            budget, note = self._transfer_budget(size)
+            return self._op(what, read, budget, budget_note=note)
+        except (FileNotFoundError, TransportError):
             raise
-        except IOError as exc:
-            if getattr(exc, "errno", None) == 2:
-                raise FileNotFoundError(remote)
-            raise TransportError("device %r: pulling %s failed: %s" % (self.device.name, remote, exc))
-        except (OSError, EOFError) as exc:
-            raise TransportError("device %r: pulling %s failed: %s" % (self.device.name, remote, exc))
+        except OSError as exc:
+            raise TransportError("device %r: pulling %s failed: %s" % (self.device.name, remote, describe_exc(exc)))
 
     def write_text(self, remote: str, text: str) -> None:
-        self._mkdirs(os.path.dirname(remote))
-        try:
-            with self.sftp.open(remote, "w") as fh:
-                fh.write(text.encode())
-        except (OSError, EOFError) as exc:
-            raise TransportError("device %r: writing %s failed: %s" % (self.device.name, remote, exc))
+        data = text.encode()
+        self._mkdirs([posixpath.dirname(remote)])
+        self._send(io.BytesIO(data), len(data), remote, remote, verb="writing")
 
     def remove_tree(self, remote: str) -> None:
         if not remote.startswith(self.root + "/"):
             raise TransportError("refusing to delete %s outside the harness directory %s" % (remote, self.root))
-        self._run_simple("rm -rf -- %s" % q(remote))
+        self._run("rm -rf -- %s" % q(remote), "removing %s" % remote)
 
     def close(self) -> None:
-        for closer in (getattr(self, "sftp", None), getattr(self, "client", None)):
-            try:
-                if closer is not None:
-                    closer.close()
-            except Exception:
-                pass
+        with self._lock:
+            conn, self._conn = getattr(self, "_conn", None), None
+        if conn is not None:
+            conn.close()
+
+
+def _kill_note(killed: bool) -> str:
+    """The end of a mid-run drop's message: whether the agent was killed over a new connection."""
+    if killed:
+        return "the agent was killed over a new connection"
+    return ("the device could not be reached to kill the agent: it ends itself when its standard input closes or "
+            "its own deadline passes")

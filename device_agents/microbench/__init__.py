@@ -1,5 +1,7 @@
 """Device ceilings measured on the device: peak compute per precision through the runtimes
-themselves, and sustainable memory bandwidth STREAM-style, plus a working-set sweep."""
+themselves, and sustainable memory bandwidth STREAM-style, plus a working-set sweep — each repeated
+until stable, with the conditions it ran under (other processes' CPU use, load, governor, power mode)
+so the host can tell a trustworthy ceiling from one measured beside a busy neighbour."""
 
 from __future__ import annotations
 
@@ -9,22 +11,62 @@ from typing import Any, Dict
 from .. import AGENT_VERSION, SCHEMA_VERSION
 
 
+def device_state() -> Dict[str, Any]:
+    """What a cached ceiling depends on: runtime and numpy versions, governors, power mode, CPUs."""
+    from ..conditions import governors, power_mode
+    from ..probe import probe
+
+    facts = probe()
+    gov, gov_reason = governors(facts.get("cpu_affinity") or [0])
+    mode, mode_source = power_mode()
+    state: Dict[str, Any] = {
+        "agent_version": AGENT_VERSION,
+        "runtime_versions": {k: v.get("version") for k, v in sorted((facts.get("runtimes") or {}).items())},
+        "numpy_version": facts.get("numpy_version"),
+        "cpu_model": facts.get("cpu_model"), "cpu_cores_logical": facts.get("cpu_cores_logical"),
+        "governors": gov, "power_mode": mode,
+    }
+    if gov is None:
+        state["governors_reason"] = gov_reason
+    if mode is None:
+        state["power_mode_reason"] = mode_source
+    return state
+
+
 def run_microbench(job: Dict[str, Any]) -> Dict[str, Any]:
-    """``job``: {"compute": [{runtime, precision, path, ops_per_run}], "bandwidth": {...}, "repeats": int}."""
+    """``job``: {"compute": [{runtime, precision, path, ops_per_run}], "bandwidth": {...}, "repeats": int,
+    "max_trials": int, "max_s": float}; ``{"state_only": true}`` returns only ``device_state()``."""
+    from ..conditions import ConditionsRecorder
     from ..probe import probe
     from .bandwidth import measure_bandwidth, working_set_sweep
     from .compute import measure_compute
 
+    if job.get("state_only"):
+        return {"schema": SCHEMA_VERSION, "state": device_state()}
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     repeats = int(job.get("repeats", 10))
+    max_trials = int(job.get("max_trials", 12))
+    max_s = float(job.get("max_s", 30.0))
+    conditions = ConditionsRecorder()
+    conditions.mark("before")
+    conditions.mark("window_start")
     out: Dict[str, Any] = {"schema": SCHEMA_VERSION, "agent_version": AGENT_VERSION, "started_at": started,
-                           "device": probe(), "compute": [], "bandwidth": None, "sweep": None}
+                           "device": probe(), "state": device_state(), "compute": [], "bandwidth": None,
+                           "sweep": None}
     for item in job.get("compute", []):
-        out["compute"].append(measure_compute(item, repeats, job.get("threads")))
+        out["compute"].append(measure_compute(item, repeats, job.get("threads"), max_trials, max_s))
+    if job.get("gpu"):  # GPU ceilings through the providers the jobs use (microbench/gpu.py)
+        from .gpu import measure_gpu_item
+
+        out["gpu"] = [measure_gpu_item(item, repeats, max_trials, max_s) for item in job["gpu"]]
     bw = job.get("bandwidth", {})
     if bw.get("enabled", True):
         out["bandwidth"] = measure_bandwidth(repeats=int(bw.get("repeats", repeats)), threads=bw.get("threads"),
-                                             array_bytes=bw.get("array_bytes"))
+                                             array_bytes=bw.get("array_bytes"),
+                                             max_trials=int(bw.get("max_trials", 6)), max_s=max_s)
         if bw.get("sweep", True):
             out["sweep"] = working_set_sweep(max_bytes=bw.get("sweep_max_bytes"))
+    conditions.mark("window_end")
+    out["conditions"] = conditions.record()
+    out["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return out

@@ -12,8 +12,11 @@ _REGISTRY = {
     "onnxruntime": ("device_agents.runtimes.ort", "OrtRuntime"),
     "litert": ("device_agents.runtimes.litert", "LiteRtRuntime"),
     "coreml": ("device_agents.runtimes.coreml", "CoreMlRuntime"),
+    "torch": ("device_agents.runtimes.torch_rt", "TorchRuntime"),
+    "executorch": ("device_agents.runtimes.executorch_rt", "ExecuTorchRuntime"),
+    "tensorrt": ("device_agents.runtimes.tensorrt", "TensorRtRuntime"),
 }
-_ALIASES = {"ort": "onnxruntime", "tflite": "litert", "ai-edge-litert": "litert"}
+_ALIASES = {"ort": "onnxruntime", "tflite": "litert", "ai-edge-litert": "litert", "pytorch": "torch", "trt": "tensorrt"}
 
 
 def canonical_name(name: str) -> str:

@@ -102,6 +102,15 @@ class Runtime:
         """Engine name, version and the options in effect (after the engine applied them)."""
         raise NotImplementedError
 
+    def placement(self) -> Optional[Dict[str, Any]]:
+        """Requested vs used providers/delegates, the compute unit and nodes per provider; None where the
+        engine has a single unit (the CPU) and nothing to choose."""
+        return None
+
+    def device_timing(self, runs: int = 50) -> Optional[Dict[str, Any]]:
+        """Accelerator jobs: device compute time and copy times (ms) apart from the end-to-end latency."""
+        return None
+
     def finish(self) -> Dict[str, Any]:
         """Called once after measurement; returns runtime-specific extras (e.g. a profile summary)."""
         return {}

@@ -68,5 +68,13 @@ class CoreMlRuntime(Runtime):
     def outputs(self) -> List[Tuple[str, Any]]:
         return list(self._last.items())
 
+    def placement(self) -> Optional[Dict[str, Any]]:
+        """Core ML chooses the unit per layer (CPU, GPU, Neural Engine) and does not say which it used: only
+        CPU_ONLY pins the job to the CPU; otherwise the unit is 'mixed' and no single roof applies."""
+        units = str(self.options["compute_units"])
+        return {"requested": [units], "used": None, "dropped": [], "warnings": [],
+                "compute_unit": "cpu" if units == "CPU_ONLY" else "mixed",
+                "nodes_per_provider": None, "nodes_reason": "Core ML does not report where each layer ran"}
+
     def describe(self) -> Dict[str, Any]:
         return {"engine": "coreml", "version": self._version, "options": dict(self.options)}

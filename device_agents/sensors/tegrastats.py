@@ -1,9 +1,12 @@
 """Jetson ``tegrastats``: parse its lines (every JetPack format seen) and run it live.
 
-Rails are ``NAME cur/avg`` in mW (with or without the ``mW`` suffix); only ``cur`` is used — the
-``avg`` is since tegrastats started and must never be integrated. Temperatures are ``name@42.5C``;
-−256 °C means the zone is offline and is dropped. JetPack 5+ lines start with a
-``MM-DD-YYYY HH:MM:SS`` timestamp (device local time).
+Rails are ``NAME cur/avg`` in mW (with or without the ``mW`` suffix), or ``NAME cur/avg/max`` on
+JetPack 7 (Thor); only ``cur`` is used — the others are since tegrastats started and must never be
+integrated. Temperatures are ``name@42.5C``, or ``name@42.5C/43.1C`` on JetPack 7 (the first is the
+current reading); −256 °C means the zone is offline and is dropped. JetPack 5+ lines start with a
+``MM-DD-YYYY HH:MM:SS`` timestamp (device local time). A token that looks like a rail but fits none
+of these (another unit, another separator) is listed in ``unparsed_rail_tokens`` and makes the
+line's total power null with that reason: a format we do not know is never read as "no rails".
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from .base import Sample, Sensor, content_lines, stamp_relative
 from .jetson_rails import total_power
 
 _TS = re.compile(r"^(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d)\s+")
-_RAIL = re.compile(r"(?:(?<=\s)|^)([A-Za-z][A-Za-z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?=\s|$)")
-_TEMP = re.compile(r"(?:(?<=\s)|^)([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)C(?=\s|$)")
+_RAIL = re.compile(r"(?:(?<=\s)|^)([A-Za-z][A-Za-z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?:/(\d+)(?:mW)?)?(?=\s|$)")
+_TEMP = re.compile(r"(?:(?<=\s)|^)([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?) ?C(?:/-?\d+(?:\.\d+)? ?C)?(?=\s|$)")
+#: Anything shaped like an upper-case rail with a power figure: checked against what _RAIL understood.
+_RAIL_LIKE = re.compile(r"(?:(?<=\s)|^)([A-Z][A-Z0-9_]*_[A-Z0-9_]+|VDD[A-Z0-9_]*|VIN[A-Z0-9_]*|POM[A-Z0-9_]*) "
+                        r"([-\d.]+ ?(?:[mu]?W|mA|mV)?(?:/[-\d.]+ ?(?:[mu]?W|mA|mV)?)*)(?=\s|$)")
 _RAM = re.compile(r"RAM (\d+)/(\d+)MB")
 _CPU = re.compile(r"CPU \[([^\]]*)\]")
 _CPU_OLD = re.compile(r"cpu \[([^\]]*)\]@(\d+)")
@@ -44,11 +50,12 @@ def parse_line(line: str) -> Optional[Sample]:
         line = line[m.end():]
     rails = {}
     rails_avg = {}
-    for name, cur, avg in _RAIL.findall(line):
+    for name, cur, avg, _peak in _RAIL.findall(line):
         if name in ("RAM", "SWAP", "IRAM"):
             continue
         rails[name] = float(cur)
         rails_avg[name] = float(avg)
+    unparsed = [" ".join(m) for m in _RAIL_LIKE.findall(line) if m[0] not in rails]
     temps = {}
     offline = []
     for name, value in _TEMP.findall(line):
@@ -57,7 +64,13 @@ def parse_line(line: str) -> Optional[Sample]:
         else:
             temps[name] = float(value)
     total, rule = total_power(rails)
+    if unparsed:
+        total = None
+        rule = ("tokens %s look like power rails but are in a format this parser does not know: whole-device "
+                "power unknown (please report the tegrastats line)" % ", ".join(repr(u) for u in unparsed[:4]))
     extra: Dict[str, Any] = {"total_rule": rule}
+    if unparsed:
+        extra["unparsed_rail_tokens"] = unparsed
     if wall:
         extra["wall_time"] = wall
     if offline:

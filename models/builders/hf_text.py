@@ -7,7 +7,7 @@ import os
 from typing import Any, Dict
 
 from . import Built
-from .weights import randomise_
+from .weights import calibrate_unnormalised_, randomise_
 
 
 def minilm_dir() -> str:
@@ -78,7 +78,10 @@ def build(entry: Any, seed: int) -> Built:
     inner = _model(entry)
     if entry.family != "minilm":
         randomise_(inner, seed)
-    return _wrap(inner.eval(), entry)
+    built = _wrap(inner.eval(), entry)
+    if entry.family != "minilm":  # MobileBERT's NoNorm layers: scale them as training would (no-op elsewhere)
+        calibrate_unnormalised_(built.module, built.example_kwargs)
+    return built
 
 
 def build_pruned(entry: Any, seed: int, prune: Dict[str, float]) -> Built:

@@ -22,6 +22,8 @@ RECIPES: Dict[str, Tuple[str, str, Optional[str]]] = {
     "coreml-fp32": ("models.convert.coreml_export", "export_fp32", None),
     "coreml-fp16": ("models.convert.coreml_export", "export_fp16", None),
     "coreml-int8-weights": ("models.convert.coreml_export", "int8_weights", "coreml-fp32"),
+    "torch-export": ("models.convert.torch_export", "export", None),
+    "executorch-xnnpack": ("models.convert.executorch_export", "export_xnnpack", None),
 }
 
 

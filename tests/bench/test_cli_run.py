@@ -106,23 +106,46 @@ def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) ->
     assert j["host"]["bytes_pushed"] == 0 and j["host"]["files_pushed"] == 0
 
 
-def test_bad_inputs_give_one_line_each_and_the_run_goes_on(tmp_path: Path, tiny_onnx: Path) -> None:
-    corrupt = tmp_path / "corrupt.onnx"
-    corrupt.write_bytes(b"\x08\x07garbage" * 10)
-    missing = tmp_path / "missing.onnx"
-    proc = bench(["run", "--model-file", str(corrupt), "--model-file", str(missing), "--model-file", str(tiny_onnx)]
-                 + QUICK)
+@pytest.mark.parametrize("name, content, needle", [
+    ("corrupt.onnx", b"\x08\x07garbage" * 10, "is not a readable ONNX model"),
+    ("empty.onnx", b"", "is empty (0 bytes)"),
+    ("notes.tflite", b"just some text, not a flatbuffer", "is not a TFLite flatbuffer"),
+    ("missing.onnx", None, "does not exist"),
+])
+def test_bad_model_files_are_refused_before_any_work(tmp_path: Path, tiny_onnx: Path, name: str,
+                                                     content: bytes, needle: str) -> None:
+    bad = tmp_path / name
+    if content is not None:
+        bad.write_bytes(content)
+    proc = bench(["run", "--model-file", str(tiny_onnx), "--model-file", str(bad)] + QUICK)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and str(bad) in err[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_model_the_runtime_cannot_load_gives_one_line_and_the_run_goes_on(tmp_path: Path, tiny_onnx: Path) -> None:
+    """A well-formed ONNX file that ONNX Runtime rejects (an operator it does not have) fails on the device."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("NoSuchOp", ["x"], ["y"], domain="ai.unknown")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.unknown", 1)])
+    model.ir_version = 8
+    corrupt = tmp_path / "unloadable.onnx"
+    onnx.save(model, str(corrupt))
+    proc = bench(["run", "--model-file", str(corrupt), "--model-file", str(tiny_onnx)] + QUICK)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    corrupt_line = [ln for ln in lines if "corrupt" in ln and "ERROR" in ln]
-    missing_line = [ln for ln in lines if "missing" in ln and "ERROR" in ln]
-    assert len(corrupt_line) == 1 and "model_load" in corrupt_line[0] and "onnxruntime could not load" in corrupt_line[0]
-    assert len(missing_line) == 1 and "does not exist" in missing_line[0]
+    bad_line = [ln for ln in lines if "unloadable" in ln and "ERROR" in ln]
+    assert len(bad_line) == 1 and "model_load" in bad_line[0] and "onnxruntime could not load" in bad_line[0]
     assert any("tiny" in ln and " ok " in ln for ln in lines)
     run = only_run(tmp_path / "results")
     statuses = {json.loads(p.read_text())["model_name"]: json.loads(p.read_text())["status"]
                 for p in (run / "jobs").glob("*.json")}
-    assert statuses == {"corrupt": "error", "missing": "error", "tiny": "ok"}
+    assert statuses == {"unloadable": "error", "tiny": "ok"}
     assert "retry them with: python -m bench run --resume" in proc.stdout
     assert "Jobs without a measurement" in (run / "report.md").read_text()
 
@@ -214,7 +237,8 @@ def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, zoo_
 def test_report_rerenders_and_merges_runs(tmp_path: Path, tiny_onnx: Path) -> None:
     for _ in range(2):
         assert bench(["run", "--model-file", str(tiny_onnx)] + QUICK).returncode == 0
-    runs = sorted(p.name for p in (tmp_path / "results").iterdir())
+    runs = sorted(p.name for p in (tmp_path / "results").iterdir() if (p / "manifest.json").exists())
+    assert len(runs) == 2
     proc = bench(["report"] + runs)
     assert proc.returncode == 0, proc.stderr
     merged = tmp_path / "results" / ("report-" + "+".join(runs))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from device_agents.guard import user_lock_path
 from tests.bench.test_cli_run import REPO
 
 
@@ -34,4 +35,4 @@ def test_two_runs_on_one_device_do_not_overlap(tmp_path: Path, zoo_default) -> N
         locks.append(job["device_lock"]["path"])
     (a0, a1, wa), (b0, b1, wb) = windows
     assert a1 <= b0 or b1 <= a0, "measurement windows overlap: %s" % windows
-    assert all(job_lock == "/tmp/edgebench-device.lock" for job_lock in locks)
+    assert all(job_lock == user_lock_path() for job_lock in locks)  # the per-user lock, not a shared /tmp file

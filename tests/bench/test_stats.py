@@ -1,12 +1,14 @@
-"""Statistics against values computed by hand."""
+"""Statistics against values computed by hand, and in bounded memory for millions of samples."""
 
 from __future__ import annotations
 
 import math
+import tracemalloc
 
+import numpy as np
 import pytest
 
-from bench.stats import bootstrap_ci_median, summarize
+from bench.stats import bootstrap_ci_median, bootstrap_medians, summarize
 
 
 def test_summary_of_one_to_ten() -> None:
@@ -21,19 +23,43 @@ def test_summary_of_one_to_ten() -> None:
     # sample std: sum((x-5.5)^2) = 82.5; / 9 = 9.1667
     assert s["std_ms"] == pytest.approx(math.sqrt(82.5 / 9))
     assert s["cv"] == pytest.approx(math.sqrt(82.5 / 9) / 5.5)
+    # order statistics, n = 10: P(B <= 1) = 11/1024 <= 0.025 < P(B <= 2) = 56/1024 -> 2nd and 9th values
+    assert s["p50_ci95_ms"] == [2.0, 9.0]
 
 
-def test_constant_and_single_samples() -> None:
-    s = summarize([2.0] * 5)
+def test_constant_few_and_single_samples() -> None:
+    s = summarize([2.0] * 10)
     assert s["std_ms"] == 0.0 and s["cv"] == 0.0 and s["p50_ci95_ms"] == [2.0, 2.0]
+    # five samples cannot give a distribution-free 95 % interval (best coverage 1 - 2/32 = 0.94)
+    assert summarize([1.0, 2.0, 3.0, 4.0, 5.0])["p50_ci95_ms"] is None
+    assert summarize([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])["p50_ci95_ms"] == [1.0, 6.0]
     one = summarize([3.0])
     assert one["n"] == 1 and one["std_ms"] == 0.0 and one["p50_ci95_ms"] is None
     assert summarize([]) == {"n": 0}
 
 
-def test_bootstrap_ci_brackets_the_median_and_narrows_with_n() -> None:
-    import numpy as np
+def test_non_finite_samples_are_counted_not_averaged() -> None:
+    s = summarize([1.0, float("nan"), 2.0, float("inf"), 3.0])
+    assert s["n"] == 3 and s["non_finite"] == 2 and s["mean_ms"] == 2.0
 
+
+def test_median_ci_covers_and_matches_normal_theory() -> None:
+    rng = np.random.default_rng(1)
+    large = rng.normal(10, 1, 3000)
+    lo, hi = summarize(large)["p50_ci95_ms"]
+    assert lo <= np.median(large) <= hi
+    # normal theory: CI half-width of the median ~ 1.96 * 1.2533 * sigma / sqrt(n)
+    assert (hi - lo) / 2 == pytest.approx(1.96 * 1.2533 / math.sqrt(3000), rel=0.2)
+    # coverage over many samples of a skewed (log-normal) distribution, true median 1.0
+    misses = 0
+    for k in range(400):
+        x = np.random.default_rng(100 + k).lognormal(0.0, 0.8, 40)
+        lo, hi = summarize(x)["p50_ci95_ms"]
+        misses += not (lo <= 1.0 <= hi)
+    assert misses / 400 < 0.06  # exact method: at most 5 % by construction (plus sampling noise)
+
+
+def test_bootstrap_ci_brackets_the_median_and_narrows_with_n() -> None:
     rng = np.random.default_rng(1)
     small = rng.normal(10, 1, 30)
     large = rng.normal(10, 1, 3000)
@@ -41,6 +67,28 @@ def test_bootstrap_ci_brackets_the_median_and_narrows_with_n() -> None:
     lo_l, hi_l = bootstrap_ci_median(large)
     assert lo_s <= np.median(small) <= hi_s and lo_l <= np.median(large) <= hi_l
     assert (hi_l - lo_l) < (hi_s - lo_s) / 4  # width ~ 1/sqrt(n): 10x fewer -> ~3x wider
-    # normal theory: CI half-width of the median ~ 1.96 * 1.2533 * sigma / sqrt(n)
     assert (hi_l - lo_l) / 2 == pytest.approx(1.96 * 1.2533 / math.sqrt(3000), rel=0.35)
     assert bootstrap_ci_median(small) == bootstrap_ci_median(small)  # seeded
+
+
+def test_four_million_latencies_in_bounded_memory() -> None:
+    """Issue 9 item 1: a resamples x n matrix for n = 4e6 is 59.6 GiB; the summary must stay small."""
+    x = np.random.default_rng(0).lognormal(0.0, 0.3, 4_000_000)
+    data_mb = x.nbytes / 1e6  # 32 MB
+    tracemalloc.start()
+    try:
+        s = summarize(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert s["n"] == 4_000_000 and s["p50_ci95_ms"][0] < s["p50_ms"] < s["p50_ci95_ms"][1]
+    assert peak / 1e6 < 6 * data_mb, "summary of 4e6 samples peaked at %.0f MB" % (peak / 1e6)
+    # the bootstrap used by comparisons draws its indices in chunks: a few resamples of 4e6 stay small too
+    tracemalloc.start()
+    try:
+        medians = bootstrap_medians(x, resamples=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert medians.shape == (3,) and abs(medians.mean() - 1.0) < 0.01
+    assert peak / 1e6 < 6 * data_mb, "bootstrap of 4e6 samples peaked at %.0f MB" % (peak / 1e6)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 AGENT = Path(__file__).resolve().parents[2] / "device_agents"
-ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow", "psutil", "pynvml", "coremltools"}
+ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow", "psutil", "pynvml", "coremltools",
+                       "torch", "executorch", "tensorrt"}
 
 
 def _imports(path: Path):

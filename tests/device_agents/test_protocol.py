@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import agent_job, quick_measure, run_agent
 
 
@@ -59,6 +61,24 @@ def test_malformed_job_is_a_bad_job_error(tmp_path: Path) -> None:
     result = agent_job(tmp_path, {"job_id": "x", "runtime": "onnxruntime"})
     assert result["status"] == "error" and result["error_type"] == "bad_job"
     assert "model" in result["error"]
+
+
+@pytest.mark.parametrize("patch, needle", [
+    ({"measure": {"min_runs": "50"}}, "job.measure.min_runs must be int, not '50'"),
+    ({"measure": {"pin_cores": [0, "one"]}}, "job.measure.pin_cores must be"),
+    ({"measure": {"sample_rate_hz": True}}, "job.measure.sample_rate_hz must be float, not True"),
+    ({"measure": {"warmup": 3}}, "job.measure has an unknown field 'warmup'"),
+    ({"measure": [1, 2]}, "job.measure must be an object, not list"),
+    ({"model": {"path": 7}}, "job.model.path must be str, not 7"),
+    ({"runtime": {"name": 3}}, "job.runtime must be a runtime name or an object with a string 'name'"),
+    ({"runtime": {"name": "onnxruntime", "options": [1]}}, "job.runtime.options must be an object"),
+])
+def test_wrong_types_in_a_job_name_the_field(tmp_path: Path, patch: dict, needle: str) -> None:
+    job = {"job_id": "x", "model": {"path": "m.onnx"}, "runtime": "onnxruntime"}
+    job.update(patch)
+    result = agent_job(tmp_path, job)
+    assert result["status"] == "error" and result["error_type"] == "bad_job"
+    assert needle in result["error"] and "TypeError" not in result["error"]
 
 
 def test_unreadable_job_file(tmp_path: Path) -> None:

@@ -80,3 +80,24 @@ def test_datasheet_rows() -> None:
 def test_pareto_front() -> None:
     pts = [(10, 5), (5, 10), (7, 7), (8, 8), (12, 4), (20, 20)]
     assert pareto_front(pts) == [(5, 10), (7, 7), (10, 5), (12, 4)]
+
+
+def test_roof_notes_say_why_a_point_is_above_its_roof() -> None:
+    from bench.analysis.roofline import roof_note
+
+    llc = 32 * 2**20
+    below = place(2e9, 2e8, 0.020, 400.0, 20.0).to_json()  # 50 %
+    assert roof_note(below, llc) == ""
+    # memory-bound above the DRAM roof with 20 MB per inference: they fit the 33.5 MB cache
+    cached = dict(place(5e7, 2e7, 0.0005, 100.0, 20.0).to_json(), peak_used="onnxruntime/fp32")
+    assert cached["bound"] == "memory" and cached["efficiency"] > 1
+    assert "served from cache" in roof_note(cached, llc)
+    # the same point with 200 MB per inference cannot be served from cache: the bandwidth roof is too low
+    big = dict(place(5e8, 2e8, 0.005, 100.0, 20.0).to_json(), peak_used="onnxruntime/fp32")
+    note = roof_note(big, llc)
+    assert "served from cache" not in note and "bandwidth ceiling is too low" in note
+    # compute-bound above the peak (the "efficiency 186 %" for a compute-bound job)
+    compute = dict(place(1e9, 1e6, 0.005, 100.0, 20.0).to_json(), peak_used="onnxruntime/fp32")
+    assert compute["bound"] == "compute" and compute["efficiency"] == pytest.approx(2.0)
+    note = roof_note(compute, llc)
+    assert "compute roof" in note and "peak is too low" in note and "DRAM" not in note

@@ -1,0 +1,149 @@
+"""The one result schema: what an agent may return, checked before the host believes any of it.
+
+Nothing from a device is trusted unchecked. ``check_agent_result`` validates the parsed
+``result.json`` with pydantic and turns the first bad field into one line (``latencies_ms[3]: …``).
+The store, the report and the lab read results only through shapes this module accepts.
+
+Only the fields the host computes with are typed strictly; the agent may add more (device facts,
+runtime descriptions, extras), which are kept as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Dict, List, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: No single inference is measured at over ~2.8 hours; larger figures are corrupt (and overflow statistics).
+MAX_LATENCY_MS = 1e7
+
+
+class ResultInvalid(ValueError):
+    """A device returned a result that does not fit the schema; the message names the field."""
+
+
+class _Open(BaseModel):
+    """A JSON object with some fields typed; unknown fields are kept."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)  # no "1" or true for a number
+
+
+class Timing(_Open):
+    load_ms: Optional[float] = Field(default=None, ge=0)
+    first_inference_ms: Optional[float] = Field(default=None, ge=0)
+    runs: int = Field(ge=1)
+    window_s: float = Field(ge=0)
+    window_start_s: Optional[float] = None
+    window_end_s: Optional[float] = None
+
+
+class Memory(_Open):
+    peak_over_baseline_bytes: Optional[int] = None
+
+
+class AgentResult(_Open):
+    """``result.json`` as the agent writes it (schema ``device_agents.SCHEMA_VERSION``)."""
+
+    job_id: Optional[str] = None
+    status: Literal["ok", "unavailable", "error"]
+    error_type: Optional[str] = None
+    error: Optional[str] = None
+    reason: Optional[str] = None
+    latencies_ms: Optional[List[float]] = None
+    timing: Optional[Timing] = None
+    memory: Optional[Memory] = None
+    power: Optional[Dict[str, Any]] = None
+    thermal: Optional[Dict[str, Any]] = None
+    throttle: Optional[Dict[str, Any]] = None
+    device: Optional[Dict[str, Any]] = None
+    runtime: Optional[Dict[str, Any]] = None
+    outputs: Optional[List[Dict[str, Any]]] = None
+    warnings: Optional[List[str]] = None
+
+    @field_validator("latencies_ms")
+    @classmethod
+    def _latencies(cls, v: Optional[List[float]]) -> Optional[List[float]]:
+        if v is None:
+            return v
+        for i, x in enumerate(v):
+            if not math.isfinite(x) or x < 0 or x > MAX_LATENCY_MS:
+                raise ValueError("sample %d is %r: latencies must be finite, >= 0 and <= %g ms" % (i, x, MAX_LATENCY_MS))
+        return v
+
+    @model_validator(mode="after")
+    def _ok_has_measurement(self) -> "AgentResult":
+        if self.status == "ok":
+            if not self.latencies_ms:
+                raise ValueError("status is 'ok' but latencies_ms is empty or missing")
+            if self.timing is None:
+                raise ValueError("status is 'ok' but timing is missing")
+            if self.timing.runs != len(self.latencies_ms):
+                raise ValueError("timing.runs is %d but latencies_ms holds %d samples"
+                                 % (self.timing.runs, len(self.latencies_ms)))
+        elif self.status == "error" and not self.error:
+            raise ValueError("status is 'error' but no 'error' message is given")
+        elif self.status == "unavailable" and not self.reason:
+            raise ValueError("status is 'unavailable' but no 'reason' is given")
+        return self
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = "".join("[%d]" % p if isinstance(p, int) else (".%s" % p) for p in err.get("loc", ()))
+    where = where.lstrip(".") or "(the result)"
+    msg = err.get("msg", "invalid")
+    more = len(exc.errors()) - 1
+    return "%s: %s%s" % (where, msg, " (and %d more problem%s)" % (more, "s" if more > 1 else "") if more else "")
+
+
+def _no_constant(name: str) -> Any:
+    raise ResultInvalid("it holds %s, which is not a JSON number (the device wrote a non-finite value)" % name)
+
+
+def parse_device_json(raw: bytes) -> Any:
+    """JSON from a device, refusing NaN/Infinity anywhere in it (Python's json accepts them; our stored
+    files, written with allow_nan=False, could not hold them)."""
+    return json.loads(raw, parse_constant=_no_constant)
+
+
+def check_agent_result(raw: Any, job_id: str) -> Dict[str, Any]:
+    """``raw`` (parsed JSON from the device) if it fits the schema and belongs to ``job_id``; else
+    ResultInvalid naming the first bad field."""
+    if not isinstance(raw, dict):
+        raise ResultInvalid("the result is a JSON %s, not an object" % type(raw).__name__)
+    try:
+        AgentResult.model_validate(raw)
+    except ValidationError as exc:
+        raise ResultInvalid(_first_error(exc))
+    if raw.get("job_id") not in (None, job_id):
+        raise ResultInvalid("job_id: the result is for %r, not this job (%r): a stale or foreign result"
+                            % (raw.get("job_id"), job_id))
+    return raw
+
+
+class StoredResult(AgentResult):
+    """A job result as the store keeps it: the agent's result plus the host's fields."""
+
+    job_id: str
+    device_name: Optional[str] = None
+    model_name: Optional[str] = None
+    variant: Optional[str] = None
+    runtime_name: Optional[str] = None
+    stats: Optional[Dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _ok_has_measurement(self) -> "StoredResult":  # a stored error may lack the agent's details
+        return self
+
+
+def check_stored_result(raw: Any) -> Dict[str, Any]:
+    """A stored job file's content if it has the shape the report and the lab read; else ResultInvalid."""
+    if not isinstance(raw, dict):
+        raise ResultInvalid("not a JSON object")
+    try:
+        StoredResult.model_validate(raw)
+    except ValidationError as exc:
+        raise ResultInvalid(_first_error(exc))
+    return raw

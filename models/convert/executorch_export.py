@@ -1,0 +1,28 @@
+"""PyTorch -> ExecuTorch program (``.pte``), delegated to XNNPACK (fp32), for the ``executorch`` runtime.
+
+A ``.pte`` method takes its inputs by position and stores no names, so the input and output names
+(the builder's keyword names and output names, as JSON) travel inside the program as a constant
+method, ``edgebench_meta``, returning the UTF-8 bytes as a uint8 tensor; the agent reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def export_xnnpack(built: Any, out: Path, entry: Any = None) -> None:
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from device_agents.runtimes.executorch_rt import META_METHOD
+
+    names = list(built.example_kwargs)
+    ep = torch.export.export(built.module.eval(), args=tuple(built.example_kwargs[n] for n in names))
+    meta = json.dumps({"input_names": names, "output_names": list(built.output_names)}).encode("utf-8")
+    program = to_edge_transform_and_lower(
+        ep, partitioner=[XnnpackPartitioner()],
+        constant_methods={META_METHOD: torch.tensor(list(meta), dtype=torch.uint8)}).to_executorch()
+    out.write_bytes(program.buffer)
