@@ -47,6 +47,24 @@ def wait_for_result(results: Path, device: str = "", timeout: float = 120) -> No
     raise AssertionError("no %s result within %.0f s" % (device or "job", timeout))
 
 
+def agents_of(run_id: str) -> List[int]:
+    """Agent processes still running for this run (their job folder is under jobs/<run_id>/)."""
+    ps = subprocess.run(["pgrep", "-f", "device_agents run"], capture_output=True, text=True)
+    left = []
+    for pid in ps.stdout.split():
+        try:
+            if "/jobs/%s/" % run_id in os.readlink("/proc/%s/cwd" % pid) + "/":
+                left.append(int(pid))
+        except OSError:
+            pass
+    return left
+
+
+def run_dirs(results: Path) -> List[Path]:
+    """The run folders under ``results`` (not the history catalogue or merged reports), oldest first."""
+    return sorted(p for p in results.iterdir() if (p / "manifest.json").exists())
+
+
 def only_run(results: Path) -> Path:
     runs = [p for p in results.iterdir() if (p / "manifest.json").exists()]
     assert len(runs) == 1, runs
@@ -101,7 +119,7 @@ def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) ->
     # a second run pushes nothing: the agent and the models are already on the device
     proc = bench(["run", "--variants", "onnx-fp32"] + QUICK)
     assert proc.returncode == 0
-    second = [p for p in (tmp_path / "results").iterdir() if p != run][0]
+    second = [p for p in run_dirs(tmp_path / "results") if p != run][0]
     j = json.loads(next((second / "jobs").glob("*.json")).read_text())
     assert j["host"]["bytes_pushed"] == 0 and j["host"]["files_pushed"] == 0
 
@@ -222,8 +240,7 @@ def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, zoo_
     kept = {p.stem: p.stat().st_mtime for p in (run / "jobs").glob("*.json")}
     assert 1 <= len(kept) < 3
     assert "resume with: python -m bench run --resume %s" % run.name in out
-    ps = subprocess.run(["pgrep", "-f", "device_agents run"], capture_output=True, text=True)
-    assert ps.stdout.strip() == ""
+    assert agents_of(run.name) == []
 
     proc2 = bench(["run", "--resume", run.name])
     assert proc2.returncode == 0, proc2.stdout + proc2.stderr

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from tests.bench.test_cli_run import bench, only_run
+from tests.bench.test_cli_run import bench, only_run, run_dirs
 
 
 def _busy_by_core(seconds: float = 0.5) -> Dict[int, int]:
@@ -65,7 +65,7 @@ def _run_pinned(model: Path, core: int, extra: List[str] = ()) -> subprocess.Com
 
 
 def _stored(tmp_path: Path) -> Dict:
-    run = sorted((tmp_path / "results").iterdir(), key=lambda p: p.stat().st_mtime)[-1]
+    run = max(run_dirs(tmp_path / "results"), key=lambda p: (p / "manifest.json").stat().st_mtime)
     return json.loads(next((run / "jobs").glob("*.json")).read_text())
 
 

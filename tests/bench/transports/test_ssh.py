@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_cli_run import QUICK, bench, only_run, start_run, wait_for_result
+from tests.bench.test_cli_run import QUICK, bench, only_run, run_dirs, start_run, wait_for_result
 from tests.sshd import Keys, Sshd, free_port, have_sshd
 
 pytestmark = pytest.mark.skipif(not have_sshd(), reason="needs root, unshare and OpenSSH's sshd (make test installs it)")
@@ -48,7 +48,7 @@ def test_full_run_over_ssh_matches_local_shape_and_second_push_is_empty(tmp_path
     # a second run sends nothing: agent and model are on the device already, verified by hash
     proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    second = sorted((tmp_path / "results").iterdir())[-1]
+    second = run_dirs(tmp_path / "results")[-1]
     j = json.loads(next((second / "jobs").glob("*.json")).read_text())
     assert j["status"] == "ok" and j["host"]["bytes_pushed"] == 0 and j["host"]["files_pushed"] == 0
 
