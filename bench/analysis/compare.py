@@ -108,12 +108,17 @@ def comparison_rows(rows: List[Dict[str, Any]], results: List[Dict[str, Any]]) -
         fidelity[r.get("job_id")] = fid.get("cosine_mean")
     base = {(r.get("run_id"), r["device"], r["model"], r.get("round")): r["p50_ms"] for r in rows
             if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE and r.get("p50_ms")}
+    base_valid = {(r.get("run_id"), r["device"], r["model"], r.get("round")): r.get("valid") for r in rows
+                  if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE}
     out = []
     for r, res in zip(rows, results):
         if r["status"] != "ok" or not r.get("p50_ms"):
             continue
-        b = base.get((r.get("run_id"), r["device"], r["model"], r.get("round")))
-        out.append(dict(run_id=r.get("run_id"), round=r.get("round"), valid=r.get("valid"),
+        key = (r.get("run_id"), r["device"], r["model"], r.get("round"))
+        b = base.get(key)
+        # a speed-up is a ratio: it is only as valid as both its job and its baseline
+        valid = "NO" if "NO" in (r.get("valid"), base_valid.get(key)) else r.get("valid")
+        out.append(dict(run_id=r.get("run_id"), round=r.get("round"), valid=valid,
                         device=r["device"], model=r["model"], variant=r["variant"], runtime=r["runtime"],
                         p50_ms=r["p50_ms"], baseline_p50_ms=b, speedup=(b / r["p50_ms"]) if b else None,
                         fidelity_cosine=fidelity.get(res.get("job_id"))))

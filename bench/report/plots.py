@@ -225,20 +225,28 @@ def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
     """Speed-up over each model's FP32 ONNX Runtime baseline, per device, grouped by model."""
     usable = [r for r in rows if r.get("speedup") is not None]
     fig, ax = plt.subplots(figsize=(10, 1.5 + 0.35 * max(1, len(usable))))
-    labels = ["%s · %s · %s · %s" % (r["device"], r["model"], r["variant"], r["runtime"]) for r in usable]
+    rounds = len({r.get("round") for r in usable}) > 1
+    labels = ["%s · %s · %s · %s%s" % (r["device"], r["model"], r["variant"], r["runtime"],
+                                       " · round %s" % r.get("round") if rounds else "") for r in usable]
     values = [r["speedup"] for r in usable]
     colours = ["tab:gray" if abs(v - 1.0) < 1e-9 else ("tab:green" if v > 1 else "tab:red") for v in values]
-    ax.barh(range(len(values)), values, color=colours)
+    invalid = [r.get("valid") == "NO" for r in usable]
+    bars = ax.barh(range(len(values)), values, color=colours)
+    for bar, bad in zip(bars, invalid):
+        if bad:  # a figure that cannot be vouched for: shown, hatched, never as clean
+            bar.set_hatch("///")
+            bar.set_alpha(0.55)
     for i, r in enumerate(usable):
         fid = r.get("fidelity_cosine")
-        ax.text(values[i], i, "  %.2fx%s" % (values[i], "  cos %.3f" % fid if fid is not None else ""),
-                va="center", fontsize=7)
+        ax.text(values[i], i, "  %.2fx%s%s" % (values[i], "  cos %.3f" % fid if fid is not None else "",
+                                               "  (not valid)" if invalid[i] else ""), va="center", fontsize=7)
     ax.set_yticks(range(len(values)))
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xlabel("speed-up of p50 latency over the model's onnx-fp32 / onnxruntime run on the same device")
-    ax.set_title("Framework and precision comparison", fontsize=10)
+    ax.set_title("Framework and precision comparison%s" % (" — hatched: a side judged not valid (see Validity)"
+                                                            if any(invalid) else ""), fontsize=10)
     if values:
         ax.set_xlim(0, max(values) * 1.35)
     else:
