@@ -173,6 +173,9 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
     ax2.set_ylabel("efficiency vs roofline (%)")
     ax1.set_title("Memory traffic on %s (shaded: 15–40 M params; colour: precision)" % device, fontsize=10)
     ax2.set_title("How close to the roof each model runs", fontsize=10)
+    if points and not any(p.get("efficiency") is not None for p in points):
+        ax2.text(0.5, 0.5, "no measured ceilings for these jobs\n(--ceilings skip, or their unit was not measured)",
+                 ha="center", va="center", transform=ax2.transAxes, fontsize=9)
     if not usable:
         ax1.text(0.5, 0.5, "no job with parameter counts", ha="center", transform=ax1.transAxes)
     if many:
