@@ -86,7 +86,12 @@ def median_ci_half_width_rel(samples: Sequence[float], level: float = 0.95) -> O
     ci = median_ci(samples, level)
     if ci is None:
         return None
-    med = float(np.median(np.asarray(samples, dtype=float)))
+    x = np.asarray(samples, dtype=float)
+    med = float(np.median(x))
     if med <= 0:
         return None
-    return (ci[1] - ci[0]) / 2.0 / med
+    # no interval is narrower than the clock can tell: when the CI's ends coincide (many samples on one
+    # timer step), its half-width is at least half the smallest step the samples show
+    steps = np.diff(np.unique(x))
+    floor = float(steps.min()) / 2.0 if steps.size else 0.0
+    return max((ci[1] - ci[0]) / 2.0, floor) / med

