@@ -9,6 +9,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .base import Availability, ModelLoadError, Runtime, RuntimeUnavailable, TensorSpec
+from .packages import package_version
 
 #: Interpreter modules tried in order: (import path, label).
 _BACKENDS = (
@@ -29,20 +30,9 @@ def _import_backend() -> Tuple[Any, str, str]:
         except ImportError as exc:
             errors.append("%s: %s" % (module, exc))
             continue
-        return mod, label, _package_version(label)
+        return mod, label, package_version(label)
     raise RuntimeUnavailable("no LiteRT interpreter importable (%s); install: %s"
                              % ("; ".join(errors), LiteRtRuntime.install_hint))
-
-
-def _package_version(label: str) -> Optional[str]:
-    try:
-        from importlib.metadata import version  # Python 3.8+
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return version(label)
-    except Exception:
-        return None
 
 
 def _dims(details: Dict[str, Any]) -> List[Any]:
