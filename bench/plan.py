@@ -26,6 +26,8 @@ class ArtifactRef:
     seq_len: int = 128
     #: Size and operation/byte counts (models.stats): params, macs, flops, weight_bytes, activation_bytes.
     stats: Dict[str, Any] = field(default_factory=dict)
+    #: The variant's own runtime options (e.g. TensorRT precision); a user's --option overrides a key.
+    runtime_options: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +73,26 @@ def job_id(device: str, model: str, variant: str, runtime: str, options: Dict[st
     return base
 
 
+def reshaped(measure: Dict[str, Any], art: ArtifactRef) -> tuple:
+    """(seq_len, batch, explicit shapes) a job runs at."""
+    return (measure.get("seq_len", art.seq_len), measure.get("batch", 1), measure.get("input_shapes") or {})
+
+
+def _at_shape(art: ArtifactRef, measure: Dict[str, Any]) -> ArtifactRef:
+    """``art`` as the job sees it: where the job runs at another shape than the one the model's FLOPs and
+    bytes were counted at (the zoo's seq_len, batch 1), those counts do not apply and are dropped (the
+    roofline then says why it has no point) rather than shown for the wrong shape."""
+    if reshaped(measure, art) == (art.seq_len, 1, {}) or not art.stats:
+        return art
+    stats = {k: v for k, v in art.stats.items() if k not in ("flops", "macs", "activation_bytes")}
+    stats["not_at_this_shape"] = ("FLOPs and bytes were counted at seq_len %d, batch 1; this job runs at "
+                                  "seq_len %s, batch %s%s" % (art.seq_len, measure.get("seq_len"),
+                                                               measure.get("batch", 1),
+                                                               ", shapes %s" % measure["input_shapes"]
+                                                               if measure.get("input_shapes") else ""))
+    return replace(art, stats=stats)
+
+
 def plan_jobs(devices: List[str], artifacts: List[ArtifactRef], runtimes: Optional[List[str]],
               runtime_options: Dict[str, Dict[str, Any]], measure: Dict[str, Any],
               timeout_s: float, rounds: int = 1) -> List[PlannedJob]:
@@ -86,13 +108,13 @@ def plan_jobs(devices: List[str], artifacts: List[ArtifactRef], runtimes: Option
         for art in artifacts:
             if runtimes and art.runtime not in runtimes:
                 continue
-            opts = dict(runtime_options.get(art.runtime, {}))
+            opts = {**art.runtime_options, **runtime_options.get(art.runtime, {})}
             m = dict(measure)
             m.setdefault("seq_len", art.seq_len)
             base = job_id(device, art.model, art.variant, art.runtime, opts)
             once.append(PlannedJob(job_id=base, device=device, model=art.model, variant=art.variant,
                                    runtime=art.runtime, runtime_options=opts, measure=m, timeout_s=timeout_s,
-                                   artifact=art, group=base))
+                                   artifact=_at_shape(art, m), group=base))
     if rounds == 1:
         return once
     return [replace(j, job_id="%s--r%d" % (j.job_id, k), round=k, measure=dict(j.measure))

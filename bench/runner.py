@@ -88,6 +88,9 @@ class DeviceWorker:
         self.counter = counter
         self.transport: Optional[Transport] = None
         self.agent_dir: Optional[str] = None
+        #: Runtime availability on the device (the agent's probe, once per run): a job whose runtime is
+        #: missing is answered 'unavailable' before its model is pushed.
+        self.runtimes: Optional[Dict[str, Any]] = None
         self.stop = threading.Event()
         #: Set when the results disk is full: every worker stops; ``unsaved`` lists the lost jobs.
         self.store_full = threading.Event()
@@ -144,6 +147,7 @@ class DeviceWorker:
         self.printer("[%d/%d] %s  %s  %s  %s …" % (n, self.counter.total, job.device, job.model,
                                                     job.variant, job.runtime))
         start = time.perf_counter()
+        started_unix_s = time.time()
         try:
             result = job.skipped() if isinstance(job, _SkipJob) else self.run_job(job)
         except OSError as exc:  # the host's own disk or files, not the device
@@ -155,6 +159,8 @@ class DeviceWorker:
             return False
         if not isinstance(job, _SkipJob):
             self.link_failures = self.link_failures + 1 if result.get("error_type") == "transport" else 0
+        if isinstance(result.get("host"), dict):  # the host's clock around the whole job (deploy, run, pull)
+            result["host"].update(job_started_unix_s=started_unix_s, job_finished_unix_s=time.time())
         try:
             result = self.finish(job, result, time.perf_counter() - start)
         except Exception as exc:  # summarising a hostile or huge result must not lose the measurement
@@ -201,6 +207,8 @@ class DeviceWorker:
         if not Path(art.path).is_file():
             return _error(job, "model_missing", "model file %s does not exist on the host; rebuild it with "
                           "`python -m models build --models %s`" % (art.path, job.model))
+        if self.device.transport == "adb" and not self.device.python:
+            return self.run_native(job)
         push = PushStats()
         try:
             transport = self.connect()
@@ -208,6 +216,12 @@ class DeviceWorker:
             if self.agent_dir is None:
                 check_workdir(transport, self.device.python, self.device.name, timeout_s=min(60.0, job.timeout_s))
             self.agent_dir = deploy_agent(transport, push)
+            missing = self._runtime_missing(transport, job)
+            if missing is not None:
+                return {"job_id": job.job_id, "status": "unavailable", "error_type": "runtime_missing",
+                        "reason": missing, "runtime": {"name": job.runtime, "availability": self.runtimes[job.runtime]},
+                        "host": {"bytes_pushed": push.bytes_sent, "files_pushed": push.files_sent,
+                                 "model_pushed": False}}
             model_remote = deploy_artifact(transport, Path(art.path), art.sha256 or "", push)
             jobdir = transport.join("jobs", self.store.run_id, job.job_id)
             transport.remove_tree(jobdir)
@@ -273,6 +287,41 @@ class DeviceWorker:
             result.setdefault("warnings", []).append("job folder %s left on the device: %s" % (jobdir, exc))
         return result
 
+    def _runtime_missing(self, transport: Transport, job: PlannedJob) -> Optional[str]:
+        """Why ``job``'s runtime cannot run on this device (the agent's own probe, asked once per run), or
+        None when it can — or when the probe cannot say (the job itself will then tell)."""
+        if self.runtimes is None:
+            try:
+                res = transport.exec([self.device.python, "-m", "device_agents", "probe"], timeout_s=60,
+                                     cwd=transport.root, env=agent_env(self.agent_dir or "", transport.root))
+                facts = json.loads(res.stdout) if res.returncode == 0 and not res.timed_out else {}
+                self.runtimes = facts.get("runtimes") if isinstance(facts.get("runtimes"), dict) else {}
+            except (ValueError, TransportError):
+                self.runtimes = {}
+        entry = self.runtimes.get(job.runtime)
+        if isinstance(entry, dict) and entry.get("available") is False:
+            return str(entry.get("reason") or "runtime %s is not installed on %s" % (job.runtime, self.device.name))
+        return None
+
+    def run_native(self, job: PlannedJob) -> Dict[str, Any]:
+        """A phone without Python: the job through the user's vendor benchmark binary (bench/native.py)."""
+        from .native import run_native_job
+
+        push = PushStats()
+        try:
+            result, host = run_native_job(self.device, self.connect(), job, self.store.run_id, push)
+        except TransportError as exc:
+            return _error(job, "transport", str(exc))
+        host.update(bytes_pushed=push.bytes_sent, files_pushed=push.files_sent,
+                    files_already_on_device=push.files_skipped)
+        result["host"] = host
+        if result.get("status") == "ok":
+            try:
+                check_agent_result(json.loads(json.dumps(result)), job.job_id)
+            except ResultInvalid as exc:
+                return _error(job, "bad_result", "the native result does not fit the schema: %s" % exc, host=host)
+        return result
+
     def finish(self, job: PlannedJob, result: Dict[str, Any], wall_s: float) -> Dict[str, Any]:
         """Add the host's view: names, plan, statistics."""
         result["job_id"] = job.job_id
@@ -286,7 +335,12 @@ class DeviceWorker:
         if result.get("status") == "ok":
             from .validity import verdict
 
-            result["stats"] = summarize(result.get("latencies_ms") or [])
+            if result.get("latencies_ms") is None and result.get("summary_ms"):
+                from .native import tool_stats
+
+                result["stats"] = tool_stats(result)  # native mode: the tool's own figures, no samples
+            else:
+                result["stats"] = summarize(result.get("latencies_ms") or [])
             result["validity"] = verdict(result, result["stats"])
             if self.ceilings != "skip":
                 try:
@@ -346,12 +400,18 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
         dropped = ("  WARNING: requested %s dropped, ran on %s" % (", ".join(placement["dropped"]),
                                                                 ", ".join(placement.get("used") or []))
                    if placement.get("dropped") else "")
-        return "%s  ok%s  p50 %.2f ms  p90 %.2f ms  n=%d  peak mem %s  %s%s" % (
-            head, unit, st["p50_ms"], st["p90_ms"], st["n"], "%.1f MB" % (mem / 1e6) if mem is not None else "n/a",
+        return "%s  ok%s  p50 %s  p90 %s  n=%d  peak mem %s  %s%s" % (
+            head, unit, _ms(st.get("p50_ms")), _ms(st.get("p90_ms")), st["n"],
+            "%.1f MB" % (mem / 1e6) if mem is not None else "n/a",
             summary_line(result.get("validity")), dropped)
     if status == "unavailable":
         return "%s  UNAVAILABLE: %s" % (head, result.get("reason"))
     return "%s  ERROR (%s): %s" % (head, result.get("error_type"), result.get("error"))
+
+
+def _ms(value: Optional[float]) -> str:
+    """A latency for a progress line; "n/a" where the tool printed none."""
+    return "%.2f ms" % value if value is not None else "n/a"
 
 
 def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device],

@@ -74,7 +74,14 @@ class AgentResult(_Open):
 
     @model_validator(mode="after")
     def _ok_has_measurement(self) -> "AgentResult":
-        if self.status == "ok":
+        extra = self.model_extra or {}
+        if self.status == "ok" and self.latencies_ms is None and isinstance(extra.get("latencies_ms_reason"), str):
+            # a vendor tool's own summary (native mode): no per-run samples, said why, with its run count
+            summary = extra.get("summary_ms")
+            if self.timing is None or not isinstance(summary, dict) or summary.get("n") != self.timing.runs:
+                raise ValueError("status is 'ok' without latencies_ms: needs timing and summary_ms with the same "
+                                 "run count")
+        elif self.status == "ok":
             if not self.latencies_ms:
                 raise ValueError("status is 'ok' but latencies_ms is empty or missing")
             if self.timing is None:

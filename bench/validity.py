@@ -156,6 +156,10 @@ def level_shift(latencies_ms: Sequence[float]) -> Optional[Dict[str, Any]]:
             if abs(inside - outside) > abs(best[0]):
                 best = (inside - outside, i, j)
     diff, i, j = best
+    if diff == 0.0:  # every block has the same median: no stretch differs from the rest
+        median = float(np.median(x))
+        return {"start_sample": 0, "end_sample": n, "shift_rel": 0.0, "p_value": 1.0,
+                "inside_median_ms": median, "outside_median_ms": median}
     s0, s1 = int(bounds[i]), int(bounds[j])
     inside = _thin(x[s0:s1], 5000)
     outside = _thin(np.concatenate([x[:s0], x[s1:]]), 5000)
@@ -262,7 +266,13 @@ def verdict(result: Dict[str, Any], stats: Optional[Dict[str, Any]] = None) -> D
     finite = x[np.isfinite(x) & (x > 0)]
     n = int(finite.size)
     figures["n"] = n
-    if n < MIN_SAMPLES:
+    if raw is None and result.get("latencies_ms_reason"):
+        # a vendor tool's own summary (Android native mode): nothing to check the noise, modes or drift with
+        warnings.append(_warn("no_samples", "the tool printed only a summary over %s runs (%s): without per-run "
+                              "samples the median's CI, the modes and level shifts cannot be checked; use the "
+                              "Python-agent mode (python: in the inventory) for a verifiable figure"
+                              % (stats.get("n"), result["latencies_ms_reason"])))
+    elif n < MIN_SAMPLES:
         warnings.append(_warn("too_few_samples", "%d samples (need >= %d for a median CI and shape checks)"
                               % (n, MIN_SAMPLES)))
     cv = stats.get("cv")

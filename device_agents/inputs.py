@@ -43,8 +43,10 @@ def hint_for(name: str, hints: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     return {}
 
 
-def resolve_shape(spec: TensorSpec, seq_len: int, overrides: Dict[str, Sequence[int]]) -> List[int]:
-    """Concrete shape for ``spec``; raises InputGenerationError naming the input and the fix."""
+def resolve_shape(spec: TensorSpec, seq_len: int, overrides: Dict[str, Sequence[int]], batch: int = 1) -> List[int]:
+    """Concrete shape for ``spec``: an override, else its static dimensions with ``batch`` for a dynamic
+    batch (first) dimension and ``seq_len`` for a dynamic sequence one; raises InputGenerationError
+    naming the input and the fix."""
     if spec.name in overrides:
         shape = [int(d) for d in overrides[spec.name]]
         if len(shape) != len(spec.shape):
@@ -58,19 +60,19 @@ def resolve_shape(spec: TensorSpec, seq_len: int, overrides: Dict[str, Sequence[
             continue
         label = str(dim).lower() if dim is not None else ""
         if pos == 0 and (dim is None or any(k in label for k in _BATCH_NAMES)):
-            out.append(1)
+            out.append(int(batch))
         elif any(k in label for k in _SEQ_NAMES) or (dim is None and pos == 1 and len(spec.shape) == 2):
             out.append(int(seq_len))
         else:
             raise InputGenerationError(
                 "input %r has dynamic dimension %r at position %d that the agent cannot guess; "
-                "give the job an explicit shape, e.g. input_shapes: {%r: [...]}" % (spec.name, dim, pos, spec.name))
+                "give it a shape, e.g. --shapes %s:1x128" % (spec.name, dim, pos, spec.name))
     return out
 
 
 def generate_inputs(specs: Sequence[TensorSpec], seed: int, seq_len: int,
                     hints: Optional[Dict[str, Dict[str, Any]]] = None,
-                    overrides: Optional[Dict[str, Sequence[int]]] = None
+                    overrides: Optional[Dict[str, Sequence[int]]] = None, batch: int = 1
                     ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """Arrays for every input plus the recipe of each (name, shape, dtype, fill, seed).
 
@@ -81,11 +83,15 @@ def generate_inputs(specs: Sequence[TensorSpec], seed: int, seq_len: int,
 
     hints = hints or {}
     overrides = overrides or {}
+    unknown = sorted(set(overrides) - {s.name for s in specs})
+    if unknown:
+        raise InputGenerationError("shapes are given for %s, but the model's inputs are %s: use those names in "
+                                   "--shapes" % (", ".join(unknown), ", ".join(s.name for s in specs)))
     rng = np.random.default_rng(seed)
     feeds: Dict[str, Any] = {}
     recipe: List[Dict[str, Any]] = []
     for spec in specs:
-        shape = resolve_shape(spec, seq_len, overrides)
+        shape = resolve_shape(spec, seq_len, overrides, batch)
         hint = hint_for(spec.name, hints)
         kind = hint.get("kind") or _classify_name(spec.name)
         dtype = spec.dtype
@@ -95,6 +101,9 @@ def generate_inputs(specs: Sequence[TensorSpec], seed: int, seq_len: int,
         is_int = np.dtype(dtype).kind in "iu"
         is_bool = np.dtype(dtype).kind == "b"
         entry: Dict[str, Any] = {"name": spec.name, "shape": shape, "dtype": dtype, "seed": seed}
+        if batch != 1 and spec.name not in overrides and spec.shape and isinstance(spec.shape[0], int) \
+                and spec.shape[0] > 0 and spec.shape[0] != batch:
+            entry["note"] = "batch %d not applied: the model's batch dimension is fixed at %d" % (batch, spec.shape[0])
         if is_bool:
             value = np.ones(shape, dtype=bool)
             entry["fill"] = "ones"

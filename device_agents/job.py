@@ -67,6 +67,10 @@ class MeasureSpec:
     seed: int = 0
     pin_cores: Optional[List[int]] = None
     seq_len: int = 128
+    #: The batch size given to a dynamic batch (first) dimension.
+    batch: int = 1
+    #: Explicit shapes per input name (``--shapes``); they win over seq_len/batch and the model's own.
+    input_shapes: Dict[str, List[int]] = field(default_factory=dict)
     #: Sensor sampling rate (capped per sensor at its practical maximum); 0 turns sampling off.
     sample_rate_hz: float = 50.0
     #: Sensor sources to try (default: all); ``sensor_paths`` moves sysfs roots (containers, chroots).

@@ -25,7 +25,8 @@ from .memory import MemoryTracker, platform_memory
 from .probe import probe
 from .runtimes import runtime_class
 from .runtimes.base import BadOption, ModelLoadError, RuntimeUnavailable
-from .telemetry import JobTelemetry
+from .telemetry import POWER_FIELDS, JobTelemetry
+from .trtexec_run import TrtexecFailed, run_trtexec
 
 TIMED_CALL = {
     "onnxruntime": "InferenceSession.run(None, feeds) on prepared numpy inputs",
@@ -118,10 +119,14 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
     result["runtime"] = {"name": cls.name, "availability": avail.to_json()}
     if not avail.available:
         raise JobFailed("unavailable", "runtime_missing", avail.reason or "runtime %s missing" % cls.name)
-    try:
-        runtime = cls(job.runtime_options)
-    except BadOption as exc:
-        raise JobFailed("error", "bad_job", str(exc))
+    # TensorRT without its Python bindings: trtexec (JetPack ships it) runs the job instead
+    trtexec = avail.details.get("trtexec") if avail.details.get("via") == "trtexec" else None
+    runtime = None
+    if trtexec is None:
+        try:
+            runtime = cls(job.runtime_options)
+        except BadOption as exc:
+            raise JobFailed("error", "bad_job", str(exc))
 
     path = job.model.path
     if not os.path.isfile(path):
@@ -148,10 +153,36 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
     result["sampler"] = telemetry.describe()
     telemetry.start()
     try:
-        _measure(job, runtime, path, telemetry, result, conditions)
+        if trtexec is not None:
+            _measure_trtexec(job, trtexec, telemetry, result, conditions)
+        else:
+            _measure(job, runtime, path, telemetry, result, conditions)
     finally:
         telemetry.stop()
         result["conditions"] = conditions.record()
+
+
+def _measure_trtexec(job: Job, binary: str, telemetry: JobTelemetry, result: Dict[str, Any],
+                     conditions: ConditionsRecorder) -> None:
+    """The job as one trtexec run (device_agents.trtexec_run); power over its timed window is unknown."""
+    conditions.mark("window_start")
+    t0 = time.perf_counter()
+    try:
+        run_trtexec(job, result, binary)
+    except BadOption as exc:
+        raise JobFailed("error", "bad_job", str(exc))
+    except TrtexecFailed as exc:
+        raise JobFailed("error", "inference", str(exc))
+    t1 = time.perf_counter()
+    conditions.mark("window_end")
+    telemetry.stop()
+    result["power"] = {k: None for k in POWER_FIELDS}
+    result["power"].update(is_estimate=False, reason=(
+        "TensorRT ran through trtexec, whose timed window the agent cannot place on its own clock: "
+        "energy per inference is not measured on this path (install the tensorrt Python bindings)"))
+    result["thermal"], result["throttle"] = telemetry.thermal_report(t0, t1)
+    result["memory"].update(platform_memory())
+    result["status"] = "ok"
 
 
 def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result: Dict[str, Any],
@@ -180,8 +211,8 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
 
     try:
         specs = runtime.input_specs()
-        feeds, recipe = generate_inputs(specs, job.measure.seed, job.measure.seq_len,
-                                        job.model.input_hints, job.model.input_shapes)
+        feeds, recipe = generate_inputs(specs, job.measure.seed, job.measure.seq_len, job.model.input_hints,
+                                        {**job.model.input_shapes, **job.measure.input_shapes}, job.measure.batch)
         runtime.resize_inputs({k: list(v.shape) for k, v in feeds.items()})
         runtime.prepare(feeds)
     except InputGenerationError as exc:

@@ -11,6 +11,8 @@ Standard library only (the agent runs on Python 3.8).
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any, Dict, List, Optional
 
@@ -118,3 +120,57 @@ def parse_log(text: str) -> Dict[str, Any]:
         result["summary_reason"] = ("no end-to-end summary: trtexec ran with --dumpProfile, which adds "
                                     "synchronisations; only the per-layer profile is valid")
     return result
+
+
+class TrtexecTimesError(ValueError):
+    """The text is not a trtexec ``--exportTimes`` trace; the message says what is wrong."""
+
+
+#: Per-iteration fields of ``--exportTimes`` (TensorRT >= 8: h2d/compute/d2h) and of TensorRT 7 (in/out).
+_TIMES_KEYS = {"latencyMs", "computeMs"}
+
+
+def parse_times(text: str, warmup_queries: Optional[int] = None) -> Dict[str, Any]:
+    """The per-iteration trace that ``trtexec --exportTimes=FILE`` writes: a JSON array with one object
+    per inference, e.g. ``{ "startEnqMs" : 200.1, ..., "h2dMs" : 0.004, "computeMs" : 0.036,
+    "d2hMs" : 0.003, "latencyMs" : 0.043 }`` (TensorRT's ``samples/common/sampleReporting.cpp``,
+    ``exportJSONTrace``). ``latencyMs`` is H2D + GPU compute + D2H of one inference from CUDA events.
+
+    TensorRT >= 8 leaves the warm-up iterations out of the file; TensorRT 7 wrote them too (keys
+    ``startInMs``/``inMs``/``outMs``): pass the log's ``warmup_queries`` to drop them there.
+
+    Returns {"format", "latencies_ms", "compute_ms", "h2d_ms", "d2h_ms" (lists in ms, None where the
+    format has no such field), "span_ms" (first start to last end on trtexec's clock), "dropped_warmup"}.
+    """
+    try:
+        rows = json.loads(text)
+    except ValueError as exc:
+        raise TrtexecTimesError("not a trtexec --exportTimes trace: %s" % exc)
+    if not isinstance(rows, list) or not rows:
+        raise TrtexecTimesError("not a trtexec --exportTimes trace: expected a non-empty JSON array")
+    if not all(isinstance(r, dict) and _TIMES_KEYS <= set(r) for r in rows):
+        raise TrtexecTimesError("not a trtexec --exportTimes trace: every entry needs %s"
+                                % " and ".join(sorted(_TIMES_KEYS)))
+    legacy = "startInMs" in rows[0]
+    dropped = 0
+    if legacy and warmup_queries:
+        dropped = min(int(warmup_queries), len(rows) - 1)
+        rows = rows[dropped:]
+
+    def column(key: str) -> Optional[List[float]]:
+        if key not in rows[0]:
+            return None
+        values = [float(r[key]) for r in rows]
+        bad = next((i for i, v in enumerate(values) if not math.isfinite(v) or v < 0), None)
+        if bad is not None:
+            raise TrtexecTimesError("entry %d has %s = %r: not a finite, non-negative time" % (bad, key, values[bad]))
+        return values
+
+    start, end = ("startInMs", "endOutMs") if legacy else ("startEnqMs", "endD2hMs")
+    span = None
+    if start in rows[0] and end in rows[-1]:
+        span = float(rows[-1][end]) - float(rows[0][start])
+    return {"format": "tensorrt7" if legacy else "tensorrt8+",
+            "latencies_ms": column("latencyMs"), "compute_ms": column("computeMs"),
+            "h2d_ms": column("inMs" if legacy else "h2dMs"), "d2h_ms": column("outMs" if legacy else "d2hMs"),
+            "span_ms": span, "dropped_warmup": dropped}

@@ -54,10 +54,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     zoo = load_zoo()
     if args.command == "list":
-        for name, m in zoo.models.items():
-            print("%-14s %-12s %-14s published %s M params" % (name, m.family, m.task, m.published_params_m))
-        print("sets: " + "; ".join("%s = %s" % (k, ",".join(v)) for k, v in zoo.sets.items()))
-        print("variants: " + ", ".join(zoo.variants) + "  (default: %s)" % ",".join(zoo.default_variants))
+        rows = [("model", "family", "task", "params (published)")] + [
+            (name, m.family, m.task, "%s M" % m.published_params_m) for name, m in zoo.models.items()]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("\nsets:")
+        for k, v in zoo.sets.items():
+            print("  %-8s %s" % (k, ", ".join(v)))
+        print("\nvariants (format, runtime; * = default):")
+        vw = max(len(v) for v in zoo.variants)
+        for name, v in zoo.variants.items():
+            print("  %s %-*s %-7s %s" % ("*" if name in zoo.default_variants else " ", vw, name, v.format, v.runtime))
         return 0
     if args.command == "build":
         from .build import build_all

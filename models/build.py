@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -43,6 +45,8 @@ class Artifact:
     input_hints: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     seq_len: int = 128
     stats: Dict[str, Any] = field(default_factory=dict)
+    #: The variant's runtime options (models/zoo.yaml ``options``), e.g. {"precision": "fp16"}.
+    runtime_options: Dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
@@ -74,6 +78,47 @@ class _Builds:
             check_reference(built.module, built.example_kwargs, "%s%s" % (entry.name, " %s" % prune if prune else ""))
             self._built[key] = built
         return self._built[key]
+
+
+#: Seconds between "still converting" lines when the output is not a terminal (CI, logs).
+HEARTBEAT_S = 30.0
+
+
+def _size(nbytes: int) -> str:
+    return "%.1f MB" % (nbytes / 1e6) if nbytes >= 1e5 else "%d bytes" % nbytes
+
+
+@contextlib.contextmanager
+def _heartbeat(what: str) -> Any:
+    """While a conversion runs (its own output goes to build.log), show that it is alive: on a terminal
+    one line updated every second with the elapsed time; elsewhere a plain line every HEARTBEAT_S s.
+    Writes to a copy of the terminal's stdout taken before the converters' output is redirected."""
+    import threading
+
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    tty = out.isatty()
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(1.0 if tty else HEARTBEAT_S):
+            elapsed = time.monotonic() - start
+            if tty:
+                out.write("\r  converting %s … %d s" % (what, elapsed))
+            else:
+                out.write("  … still converting %s (%d s)\n" % (what, elapsed))
+            out.flush()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        if tty and time.monotonic() - start >= 1.0:
+            out.write("\r\033[K")
+        out.close()
 
 
 @contextlib.contextmanager
@@ -118,11 +163,11 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
     directory = cache.artifact_dir(entry.name, variant.name, key)
     out = directory / ("model" + _EXT[variant.format])
     base = Artifact(model=entry.name, variant=variant.name, format=variant.format, runtime=variant.runtime,
-                    status="failed", input_hints=entry.input_hints(), seq_len=entry.seq_len)
+                    status="failed", input_hints=entry.input_hints(), seq_len=entry.seq_len,
+                    runtime_options=dict(variant.options))
     record = None if force else cache.read_record(directory)
     if record is not None and (record["status"] == "failed" or out.exists()):
-        art = Artifact(**{**record, "cached": True})
-        return art
+        return Artifact(**{**record, "cached": True, "runtime_options": dict(variant.options)})
 
     convert, parent_name = get_recipe(variant.recipe)
     start = time.perf_counter()
@@ -133,13 +178,13 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
                 raise RuntimeError("needs %s, which failed: %s" % (parent_name, parent.error))
             directory.mkdir(parents=True, exist_ok=True)
             log("  converting %s/%s from %s" % (entry.name, variant.name, parent_name))
-            with _quiet(directory / "build.log"):
+            with _heartbeat("%s/%s" % (entry.name, variant.name)), _quiet(directory / "build.log"):
                 convert(Path(parent.path), out, entry)
             params = parent.params
         else:
             directory.mkdir(parents=True, exist_ok=True)
             log("  converting %s/%s" % (entry.name, variant.name))
-            with _quiet(directory / "build.log"):
+            with _heartbeat("%s/%s" % (entry.name, variant.name)), _quiet(directory / "build.log"):
                 built = builds.get(entry, variant.prune)
                 convert(built, out, entry)
             params = int(sum(p.numel() for p in built.module.parameters()))
@@ -149,6 +194,8 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
         base.file_bytes = out.stat().st_size
         base.params = params
     except Exception as exc:  # converters raise anything; the error is the record
+        if _INTERRUPTED.is_set():  # Ctrl-C inside a converter that turned it into another error (transformers'
+            raise KeyboardInterrupt() from exc  # lazy imports do): an interruption, never a cached failure
         base.error = "%s: %s" % (type(exc).__name__, str(exc).strip()[:2000])
         base.path = None
         log("  FAILED %s/%s: %s (log: %s)" % (entry.name, variant.name, base.error.splitlines()[0][:200],
@@ -157,13 +204,50 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
         with open(directory / "build.log", "a") as fh:
             traceback.print_exc(file=fh)
     base.build_s = round(time.perf_counter() - start, 3)
+    if base.status == "built":
+        log("  built %s/%s in %.1f s (%s)" % (entry.name, variant.name, base.build_s,
+                                            _size(base.file_bytes or 0)))
     cache.write_record(directory, base.to_json())
     return base
+
+
+#: Set by Ctrl-C while build_all runs: a converter that swallows KeyboardInterrupt (and raises something
+#: else) must not get its "failure" recorded in the cache.
+_INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def _note_interrupts() -> Any:
+    """Remember a SIGINT (then raise KeyboardInterrupt as usual) while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt()
+
+    _INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def build_all(names: List[str], variants: Optional[List[str]] = None, force: bool = False,
               log: Callable[[str], None] = print) -> List[Artifact]:
     """Build every named model (or set) in every variant; returns one Artifact per pair."""
+    with _note_interrupts():
+        return _build_all(names, variants, force, log)
+
+
+def _build_all(names: List[str], variants: Optional[List[str]], force: bool,
+               log: Callable[[str], None]) -> List[Artifact]:
     zoo = load_zoo()
     entries = zoo.expand(names)
     wanted = variants or zoo.default_variants
@@ -203,6 +287,13 @@ def _fidelity(entry: ModelEntry, art: Artifact, builds: _Builds) -> Dict[str, An
     from .calibration import feeds_for
     from .fidelity import fidelity, reference_outputs
 
+    from .fidelity import RUNTIME_OF_FORMAT
+
+    if RUNTIME_OF_FORMAT.get(art.format, art.runtime) != art.runtime:
+        return {"cosine_mean": None, "reason": (
+            "%s runs this %s file in an engine built on the device (per GPU and %s version); the host cannot "
+            "run it, so its fidelity is not measured here (the file's own, under %s: variant %s)"
+            % (art.runtime, art.format, art.runtime, RUNTIME_OF_FORMAT[art.format], art.variant))}
     try:
         with _quiet(Path(art.path).parent / "build.log"):
             built = builds.get(entry)

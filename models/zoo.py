@@ -26,6 +26,8 @@ class Variant:
     recipe: str
     prune: Optional[Dict[str, float]] = None
     tasks: Optional[tuple] = None
+    #: Runtime options this variant stands for (e.g. TensorRT precision); a user's --option wins.
+    options: Dict[str, Any] = field(default_factory=dict)
 
     def applies_to(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -71,6 +73,17 @@ class Zoo:
             raise UnknownModel("unknown variant %r; known variants: %s" % (name, ", ".join(sorted(self.variants))))
         return self.variants[name]
 
+    def variants_for_runtimes(self, runtimes: List[str]) -> List[str]:
+        """The variants ``--runtimes`` asks for when no ``--variants`` are given: per runtime, its
+        variants among the defaults, else its first unpruned variant in the zoo (e.g. torch: pt2-fp32)."""
+        out: List[str] = []
+        for rt in runtimes:
+            chosen = [v for v in self.default_variants if self.variants[v].runtime == rt]
+            if not chosen:
+                chosen = [v.name for v in self.variants.values() if v.runtime == rt and not v.prune][:1]
+            out.extend(v for v in chosen if v not in out)
+        return out
+
     def expand(self, names: List[str]) -> List[ModelEntry]:
         """Model names and set names (``default``, ``text``, ``all``) to entries, in order, once each."""
         out: List[str] = []
@@ -94,7 +107,8 @@ def load_zoo(path: Path = ZOO_FILE) -> Zoo:
                                seq_len=int(m.get("seq_len", seq)))
               for name, m in data["models"].items()}
     variants = {name: Variant(name=name, format=v["format"], runtime=v["runtime"], recipe=v["recipe"],
-                              prune=v.get("prune"), tasks=tuple(v["tasks"]) if v.get("tasks") else None)
+                              prune=v.get("prune"), tasks=tuple(v["tasks"]) if v.get("tasks") else None,
+                              options=dict(v.get("options") or {}))
                 for name, v in data["variants"].items()}
     return Zoo(models=models, variants=variants, sets={k: list(v) for k, v in data.get("sets", {}).items()},
                default_variants=list(data.get("default_variants", [])))

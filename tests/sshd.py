@@ -8,7 +8,6 @@ import os
 import shutil
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,10 +22,7 @@ def have_sshd() -> bool:
     return os.path.exists(SSHD) and shutil.which("unshare") is not None and os.geteuid() == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.lab.localredis import free_port  # noqa: E402  (one loopback port finder for every test server)
 
 
 @dataclass

@@ -108,6 +108,9 @@ def comparison_rows(rows: List[Dict[str, Any]], results: List[Dict[str, Any]]) -
         fidelity[r.get("job_id")] = fid.get("cosine_mean")
     base = {(r.get("run_id"), r["device"], r["model"], r.get("round")): r["p50_ms"] for r in rows
             if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE and r.get("p50_ms")}
+    base_ci = {(r.get("run_id"), r["device"], r["model"], r.get("round")): (r.get("p50_ci95_low_ms"),
+                                                                           r.get("p50_ci95_high_ms"))
+               for r in rows if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE}
     base_valid = {(r.get("run_id"), r["device"], r["model"], r.get("round")): r.get("valid") for r in rows
                   if r["status"] == "ok" and (r["variant"], r["runtime"]) == BASELINE}
     out = []
@@ -118,8 +121,13 @@ def comparison_rows(rows: List[Dict[str, Any]], results: List[Dict[str, Any]]) -
         b = base.get(key)
         # a speed-up is a ratio: it is only as valid as both its job and its baseline
         valid = "NO" if "NO" in (r.get("valid"), base_valid.get(key)) else r.get("valid")
+        (b_lo, b_hi), lo, hi = base_ci.get(key, (None, None)), r.get("p50_ci95_low_ms"), r.get("p50_ci95_high_ms")
+        # the speed-up's range when both medians sit anywhere in their 95 % CIs (conservative: wider than a
+        # joint 95 % interval)
+        span = (b_lo / hi, b_hi / lo) if b and None not in (b_lo, b_hi, lo, hi) and lo > 0 and hi > 0 else (None, None)
         out.append(dict(run_id=r.get("run_id"), round=r.get("round"), valid=valid,
                         device=r["device"], model=r["model"], variant=r["variant"], runtime=r["runtime"],
-                        p50_ms=r["p50_ms"], baseline_p50_ms=b, speedup=(b / r["p50_ms"]) if b else None,
+                        p50_ms=r["p50_ms"], p50_ci95_low_ms=lo, p50_ci95_high_ms=hi, baseline_p50_ms=b,
+                        speedup=(b / r["p50_ms"]) if b else None, speedup_low=span[0], speedup_high=span[1],
                         fidelity_cosine=fidelity.get(res.get("job_id"))))
     return out

@@ -84,7 +84,10 @@ def history_plot(judged: pd.DataFrame, out: Path, title: str = "") -> Path:
                                     color="red" if verdict == "slower" else "green")
         ax.set_title("%s on %s" % (model, device), fontsize=10)
         ax.set_ylabel("p50 latency (ms), band: 95 % CI")
-        ax.set_ylim(bottom=0, top=max(float(g["p50_ci95_high_ms"].max(skipna=True) or 0), float(g["p50_ms"].max())) * 1.25)
+        tops = pd.concat([g["p50_ci95_high_ms"], g["p50_ms"]]).astype(float)
+        top = tops[tops.notna() & (tops > 0)].max()  # NaN where no run has a CI (too few samples for one)
+        if pd.notna(top):
+            ax.set_ylim(bottom=0, top=float(top) * 1.25)
         ax.margins(x=0.08)
         locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
         ax.xaxis.set_major_locator(locator)

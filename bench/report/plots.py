@@ -38,7 +38,7 @@ def latency_distribution(results: List[Dict[str, Any]], device: str, out: Path) 
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight", pad_inches=0.25)  # long tick labels and annotations are never cut off
     plt.close(fig)
     return out
 
@@ -159,6 +159,9 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
                 ax2.annotate(t, (x, 100 * p["efficiency"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     if usable and usable[0].get("bandwidth_gbps"):
         ax1.axhline(usable[0]["bandwidth_gbps"], color="gray", ls="-", lw=1, label="measured STREAM triad")
+    for precision in sorted({p["precision"] for p in usable if p.get("precision") in colours}):
+        ax1.scatter([], [], s=30, color=colours[precision], label=precision)  # legend entry per precision
+    if usable:
         ax1.legend(fontsize=7)
     from matplotlib.ticker import FuncFormatter
 
@@ -168,10 +171,9 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: "%g" % v if str(int(v))[0] in "25" else ""))
         ax.set_xlabel("model parameters (millions, log)")
         ax.grid(True, which="both", alpha=0.25)
-        ax.axvspan(15, 40, color="tab:orange", alpha=0.08)
     ax1.set_ylabel("attained bandwidth (GB/s): bytes / p50")
     ax2.set_ylabel("efficiency vs roofline (%)")
-    ax1.set_title("Memory traffic on %s (shaded: 15–40 M params; colour: precision)" % device, fontsize=10)
+    ax1.set_title("Memory traffic on %s (colour: precision)" % device, fontsize=10)
     ax2.set_title("How close to the roof each model runs", fontsize=10)
     if points and not any(p.get("efficiency") is not None for p in points):
         ax2.text(0.5, 0.5, "no measured ceilings for these jobs\n(--ceilings skip, or their unit was not measured)",
@@ -234,24 +236,31 @@ def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
     values = [r["speedup"] for r in usable]
     colours = ["tab:gray" if abs(v - 1.0) < 1e-9 else ("tab:green" if v > 1 else "tab:red") for v in values]
     invalid = [r.get("valid") == "NO" for r in usable]
-    bars = ax.barh(range(len(values)), values, color=colours)
+    err = [[max(0.0, v - r["speedup_low"]) if r.get("speedup_low") is not None else 0.0 for v, r in zip(values, usable)],
+           [max(0.0, r["speedup_high"] - v) if r.get("speedup_high") is not None else 0.0 for v, r in zip(values, usable)]]
+    bars = ax.barh(range(len(values)), values, color=colours, xerr=err, error_kw={"lw": 0.8, "capsize": 2})
     for bar, bad in zip(bars, invalid):
         if bad:  # a figure that cannot be vouched for: shown, hatched, never as clean
             bar.set_hatch("///")
             bar.set_alpha(0.55)
     for i, r in enumerate(usable):
         fid = r.get("fidelity_cosine")
-        ax.text(values[i], i, "  %.2fx%s%s" % (values[i], "  cos %.3f" % fid if fid is not None else "",
-                                               "  (not valid)" if invalid[i] else ""), va="center", fontsize=7)
+        from .tables import fmt_duration_ms
+
+        right = max(values[i], r.get("speedup_high") or 0.0)
+        ax.text(right, i, "  %.2fx  p50 %s%s%s" % (values[i], fmt_duration_ms(r["p50_ms"]),
+                                                    "  cos %.4f" % fid if fid is not None else "",
+                                                    "  (not valid)" if invalid[i] else ""), va="center", fontsize=7)
     ax.set_yticks(range(len(values)))
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_xlabel("speed-up of p50 latency over the model's onnx-fp32 / onnxruntime run on the same device")
+    ax.set_xlabel("speed-up of p50 latency over the model's onnx-fp32 / onnxruntime run on the same device\n"
+                  "(whiskers: the range when both medians sit anywhere in their 95 % CIs)")
     ax.set_title("Framework and precision comparison%s" % (" — hatched: a side judged not valid (see Validity)"
                                                             if any(invalid) else ""), fontsize=10)
     if values:
-        ax.set_xlim(0, max(values) * 1.35)
+        ax.set_xlim(0, max(max(values), max((r.get("speedup_high") or 0.0) for r in usable)) * 1.7)
     else:
         ax.text(0.5, 0.5, "no FP32 ONNX Runtime baseline in these runs", ha="center", transform=ax.transAxes)
     return _save(fig, out)

@@ -8,10 +8,12 @@ device states, method.
 from __future__ import annotations
 
 import base64
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ..analysis import compare
 from ..analysis.operators import operator_rows
@@ -23,13 +25,16 @@ from ..regressions import method_text
 from ..ceilings import peak_for
 from ..store import RunStore
 from . import plots, trust
+from .headline import headline
+from .tables import _sig3 as sig3
 from .tables import fmt, rows_for
 
 TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
-                 ("runtime_version", "version"), ("round", "round"), ("status", "status"), ("valid", "valid"),
+                 ("runtime_version", "version"), ("threads", "threads"), ("inputs", "inputs"), ("round", "round"),
+                 ("status", "status"), ("valid", "valid"),
                  ("validity_warnings", "validity warnings"), ("n", "n"), ("p50_ms", "p50 ms"),
-                 ("p50_ci95_low_ms", "p50 CI95 low"), ("p50_ci95_high_ms", "p50 CI95 high"),
-                 ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("mean_ms", "mean ms"), ("cv", "CV"),
+                 ("p50_ci95_low_ms", "p50 CI95 low ms"), ("p50_ci95_high_ms", "p50 CI95 high ms"),
+                 ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("throughput_per_s", "inferences/s"), ("cv", "CV"),
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
                  ("model_file_mb", "file MB")]
 ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
@@ -40,6 +45,7 @@ ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant
 COMPARISON_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                       ("round", "round"), ("valid", "valid"), ("p50_ms", "p50 ms"),
                       ("baseline_p50_ms", "fp32 ORT p50 ms"), ("speedup", "speed-up"),
+                      ("speedup_low", "speed-up low"), ("speedup_high", "speed-up high"),
                       ("fidelity_cosine", "fidelity (cosine)")]
 ROOFLINE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                     ("unit", "unit"), ("peak_used", "compute roof from"),
@@ -52,7 +58,7 @@ OPERATOR_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "varia
                     ("note", "note")]
 DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_model", "CPU"),
                 ("board_model", "board"), ("cpu_cores_logical", "logical cores"),
-                ("memory_total_bytes", "memory bytes"), ("cpu_governor", "governor"),
+                ("memory_total", "memory"), ("cpu_governor", "governor"),
                 ("python_version", "Python"), ("agent_version", "agent")]
 
 METHOD = (
@@ -84,36 +90,79 @@ METHOD = (
 
 @dataclass
 class Section:
+    """One report section: markdown lines, and for the HTML template text/table blocks and figures.
+    ``collapsed`` sections (reference material) start folded in the HTML."""
+
     title: str
     md: List[str] = field(default_factory=list)
-    html: List[str] = field(default_factory=list)
+    blocks: List[Dict[str, Any]] = field(default_factory=list)
     images: List[Tuple[str, Path]] = field(default_factory=list)
+    collapsed: bool = False
+
+
+#: Columns holding words (left-aligned); every other column holds numbers.
+_TEXT_KEYS = {"run_id", "device", "model", "variant", "runtime", "runtime_version", "status", "valid",
+              "validity_warnings", "note", "unit", "peak_used", "bound", "what", "method", "op_type", "power_sensor",
+              "power_boundary", "throttled", "throttle_evidence", "power_reason", "inputs", "requested", "used",
+              "dropped", "nodes", "gpu_mb", "os", "kernel", "arch", "cpu_model", "board_model", "cpu_governor",
+              "python_version", "agent_version", "group", "agree", "round_p50s", "memory_total"}
+
+
+#: Columns of sentences, which may wrap (every other cell stays on one line).
+_WRAP_KEYS = {"validity_warnings", "note", "method", "throttle_evidence", "power_reason", "options", "why_not_valid",
+              "nodes", "cpu_model"}
+
+
+def cell(key: str, value: Any) -> str:
+    """One table cell: times and sizes with three significant digits (the unit is in the header)."""
+    if key == "n" and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if key.startswith("fidelity") and isinstance(value, float):
+        return "%.4f" % value  # 0.9987 must not read as 1.00
+    if isinstance(value, float) and not isinstance(value, bool) and (key.endswith(("_ms", "_mb", "_mj", "_mw", "_per_s"))
+                                                                      or key in ("speedup", "speedup_low", "speedup_high", "gflop", "mbytes")):
+        return sig3(value)
+    return fmt(value)
 
 
 def _md_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
     lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
-        lines.append("| " + " | ".join(fmt(r.get(k)).replace("|", "/") for k, _ in columns) + " |")
+        lines.append("| " + " | ".join(cell(k, r.get(k)).replace("|", "/") for k, _ in columns) + " |")
     return "\n".join(lines)
-
-
-def _html_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
-    head = "".join("<th>%s</th>" % html.escape(h) for _, h in columns)
-    body = []
-    for r in rows:
-        cls = ' class="bad"' if r.get("status") not in (None, "ok") else ""
-        body.append("<tr%s>%s</tr>" % (cls, "".join("<td>%s</td>" % html.escape(fmt(r.get(k))) for k, _ in columns)))
-    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(body))
 
 
 def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple]) -> None:
     section.md += [_md_table(rows, columns), ""]
-    section.html.append(_html_table(rows, columns))
+    section.blocks.append({"kind": "table", "head": [h for _, h in columns],
+                           "text_cols": [k in _TEXT_KEYS for k, _ in columns],
+                           "wrap_cols": [k in _WRAP_KEYS for k, _ in columns],
+                           "rows": [{"cells": [cell(k, r.get(k)) for k, _ in columns],
+                                     "bad": r.get("status") not in (None, "ok")} for r in rows]})
 
 
 def _text(section: Section, text: str) -> None:
     section.md += [text, ""]
-    section.html.append("<p>%s</p>" % html.escape(text))
+    section.blocks.append({"kind": "text", "text": text})
+
+
+def _inline_code(text: str) -> Markup:
+    """Escape ``text`` and show its `backticked` parts as code (the method text is written for markdown)."""
+    parts = str(escape(text)).split("`")
+    return Markup("".join("<code>%s</code>" % p if i % 2 else p for i, p in enumerate(parts)))
+
+
+def _page(sections: List[Section], head: Dict[str, Any], runs: str) -> str:
+    env = Environment(loader=PackageLoader("bench.report", "templates"), autoescape=select_autoescape(["j2"]))
+    env.filters["code"] = _inline_code
+    shown = []
+    for s in sections:
+        figures = [{"title": t, "data": base64.b64encode(p.read_bytes()).decode()} for t, p in s.images]
+        shown.append({"title": s.title, "anchor": slug_name(s.title.lower().replace(" ", "-")),
+                      "blocks": s.blocks, "figures": figures, "collapsed": s.collapsed})
+    return env.get_template("report.html.j2").render(sections=shown, head=head, runs=runs)
 
 
 PLACEMENT_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("unit", "unit"),
@@ -178,8 +227,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sec = Section("Comparison")
     _table(sec, rows, cols(TABLE_COLUMNS))
     sections.append(sec)
-    sec = Section("Validity")
     lines = trust.validity_lines(results)
+    sec = Section("Validity", collapsed=len(lines) > 6)  # the headline has the counts; many reasons fold away
     measured = [r for r in rows if r["status"] == "ok"]
     invalid = [r for r in measured if r.get("valid") == "NO"]
     _text(sec, "%d of %d measured job(s) are valid. Thresholds and their reasons: bench/validity.py (README, "
@@ -217,7 +266,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     _text(sec, "Speed-up of p50 latency over the same model's onnx-fp32 on ONNX Runtime on the same device; "
                "fidelity is the cosine similarity of outputs to the FP32 PyTorch reference where measured.")
     _table(sec, comp, cols(COMPARISON_COLUMNS))
-    sec.images.append(("Framework comparison", plots.framework_comparison(comp, plot_dir / "comparison.png")))
+    if any(r.get("p50_ms") for r in comp):
+        sec.images.append(("Framework comparison", plots.framework_comparison(comp, plot_dir / "comparison.png")))
     sections.append(sec)
 
     roof = Section("Roofline")
@@ -246,22 +296,29 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
                                   note=p.get("no_roof_reason") or roof_note(p, llc if p.get("unit", "cpu") == "cpu"
                                                                             else None)))
         for unit, unit_points, unit_measured in compare.by_unit(points, measured):
+            if not unit_points:
+                continue
             title = device if unit == "cpu" else "%s %s (%s)" % (
                 device, unit.upper(), str(unit_measured.get("provider")).replace("ExecutionProvider", " EP"))
             name = "roofline_%s.png" % slug_name(device if unit == "cpu" else "%s-%s-%s" % (
                 device, unit, str(unit_measured.get("provider")).replace("ExecutionProvider", "")))
             roof.images.append(("Roofline — %s" % title, plots.roofline(
                 title, unit_points, unit_measured, sheet if unit == "cpu" else None, safe_child(plot_dir, name))))
-        bw_sec.images.append(("Bandwidth bottleneck — %s" % device,
-                              plots.bandwidth_bottleneck(device, [p for p in points if (p.get("unit") or "cpu") == "cpu"],
-                                                         safe_child(plot_dir, "bandwidth_%s.png" % slug_name(device)))))
+        cpu_points = [p for p in points if (p.get("unit") or "cpu") == "cpu"]
+        if any(p.get("params") for p in cpu_points):
+            bw_sec.images.append(("Bandwidth bottleneck — %s" % device, plots.bandwidth_bottleneck(
+                device, cpu_points, safe_child(plot_dir, "bandwidth_%s.png" % slug_name(device)))))
+        else:
+            _text(bw_sec, "%s: no CPU job with FLOPs, bytes and parameter counts to place (a failed job, a model "
+                          "file without analysis, or a job at another input shape than the one analysed)." % device)
         if any((p.get("unit") or "cpu") != "cpu" for p in points):
             _text(bw_sec, "%s: jobs on an accelerator are left out of this CPU/STREAM plot; their attained bandwidth "
                           "is in the roofline table beside their unit's own ceiling." % device)
         epoints, reason = compare.energy_points(dev_results)
-        energy.images.append(("Energy efficiency — %s" % device,
-                              plots.energy_efficiency(device, epoints, reason, safe_child(plot_dir, "energy_%s.png" % slug_name(device)))))
-        if not epoints:
+        if epoints:
+            energy.images.append(("Energy efficiency — %s" % device, plots.energy_efficiency(
+                device, epoints, reason, safe_child(plot_dir, "energy_%s.png" % slug_name(device)))))
+        else:
             _text(energy, "%s: no energy per inference — %s" % (device, reason))
         c = ceilings.get(device) or {}
         crow = [{"device": device, "what": k, "value": v.get("gops") or v.get("gbps"),
@@ -303,6 +360,7 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         _text(ops, "From ONNX Runtime's profile; FLOPs and bytes per operator type from the exported graph.")
         _table(ops, op_rows, cols(OPERATOR_COLUMNS))
     else:
+        ops.collapsed = True
         _text(ops, "No job ran with ONNX Runtime's profiler; add --option onnxruntime.profile=true for a "
                    "per-operator breakdown (the profiler itself slows each run).")
     sections += [ops, bw_sec, energy]
@@ -317,45 +375,47 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         _table(sec, accel, PLACEMENT_COLUMNS)
         sections.append(sec)
 
-    sec = Section("Energy and thermal state")
+    sec = Section("Energy and thermal state", collapsed=True)
     _table(sec, [r for r in rows if r["status"] == "ok"], cols(ENERGY_COLUMNS))
     sections.append(sec)
     sec = Section("Latency distributions")
     for device in devices:
-        sec.images.append(("Latency distribution — %s" % device, plots.latency_distribution(
-            [r for r in results if r.get("device_name") == device], device, safe_child(plot_dir, "latency_%s.png" % slug_name(device)))))
+        mine = [r for r in results if r.get("device_name") == device]
+        if any(r.get("status") == "ok" for r in mine):
+            sec.images.append(("Latency distribution — %s" % device, plots.latency_distribution(
+                mine, device, safe_child(plot_dir, "latency_%s.png" % slug_name(device)))))
+        else:
+            _text(sec, "%s: no job measured anything." % device)
     sections.append(sec)
+    ceil_sec.collapsed = True
     sections.append(ceil_sec)
     states: Dict[str, Dict[str, Any]] = {}
     for r in results:
         if isinstance(r.get("device"), dict) and r.get("device_name") not in states:
             states[r["device_name"]] = r["device"]
-    sec = Section("Device states")
-    _table(sec, [dict({"device": d}, **{k: f.get(k) for k, _ in DEVICE_FACTS}) for d, f in states.items()],
+    sec = Section("Device states", collapsed=True)
+    _table(sec, [dict({k: f.get(k) for k, _ in DEVICE_FACTS}, device=d,
+                      memory_total="%.1f GiB" % (f["memory_total_bytes"] / 2 ** 30)
+                      if isinstance(f.get("memory_total_bytes"), (int, float)) else None) for d, f in states.items()],
            [("device", "device")] + DEVICE_FACTS)
     sections.append(sec)
-    sec = Section("Method")
+    sec = Section("Method", collapsed=True)
     _text(sec, METHOD)
     sections.append(sec)
 
     run_ids = ", ".join(s.run_id for s in stores)
-    md = ["# edgebench report", "", "Runs: %s" % run_ids, ""]
-    body = []
+    head = headline([s.manifest() for s in stores], rows)
+    md = ["# edgebench report", "", "Runs: %s" % run_ids, "",
+          "- **What**: %s" % head["what"], "- **Where**: %s" % head["where"], "- **Inputs**: %s" % head["inputs"],
+          "- **When**: %s (UTC)" % head["when"], "- **Jobs**: %s" % head["counts"]]
+    md += ["- **Command**: `%s`" % c for c in head["commands"]]
+    md += ["", "Fastest valid configuration per device and model:", ""]
+    md += ["- %s / %s: %s" % (w["device"], w["model"], w["text"]) for w in head["winners"]] + [""]
     for s in sections:
         md += ["## %s" % s.title, ""] + s.md
         md += ["![%s](%s)" % (t, p.relative_to(out_dir).as_posix()) for t, p in s.images] + [""]
-        figs = "".join('<figure><img alt="%s" src="data:image/png;base64,%s"><figcaption>%s</figcaption></figure>'
-                       % (html.escape(t), base64.b64encode(p.read_bytes()).decode(), html.escape(t))
-                       for t, p in s.images)
-        body.append("<h2>%s</h2>%s%s" % (html.escape(s.title), "".join(s.html), figs))
     md_path = out_dir / "report.md"
     md_path.write_text("\n".join(md))
-    page = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>edgebench report</title><style>"
-            "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
-            "font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-            "th{background:#eee}td:nth-child(-n+4){text-align:left}tr.bad td{background:#fff3f0}"
-            "img{max-width:100%%}</style></head><body><h1>edgebench report</h1><p>Runs: %s</p>%s</body></html>"
-            % (html.escape(run_ids), "".join(body)))
     html_path = out_dir / "report.html"
-    html_path.write_text(page)
+    html_path.write_text(_page(sections, head, run_ids))
     return {"md": md_path, "html": html_path, "plots": plot_dir}

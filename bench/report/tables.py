@@ -23,6 +23,18 @@ def _validity(result: Dict[str, Any], stats: Dict[str, Any]) -> Dict[str, Any]:
     return verdict(result, stats)
 
 
+def input_shapes(result: Dict[str, Any]) -> Optional[str]:
+    """The shapes the job ran at, compactly: ``1x128`` when every input has that shape, else
+    ``input_ids 1x128, pixel_values 1x3x224x224``."""
+    recipe = result.get("inputs")
+    if not isinstance(recipe, list) or not recipe:
+        return None
+    shapes = ["x".join(str(d) for d in (r.get("shape") or [])) or "scalar" for r in recipe if isinstance(r, dict)]
+    if len(set(shapes)) == 1:
+        return shapes[0]
+    return ", ".join("%s %s" % (r.get("name"), s) for r, s in zip(recipe, shapes))
+
+
 def job_row(result: Dict[str, Any], run_id: str = "") -> Dict[str, Any]:
     """The figures a reader compares, with units in the column names."""
     st = result.get("stats") or (summarize(result["latencies_ms"]) if result.get("latencies_ms") else {})
@@ -41,12 +53,15 @@ def job_row(result: Dict[str, Any], run_id: str = "") -> Dict[str, Any]:
         "runtime": result.get("runtime_name"),
         "runtime_version": runtime.get("version"),
         "round": plan.get("round") or None,
+        "threads": (plan.get("runtime_options") or {}).get("threads") or runtime.get("threads"),
+        "inputs": input_shapes(result),
         "status": result.get("status"),
         "valid": ("yes" if validity.get("valid") else "NO") if validity else None,
         "validity_warnings": ", ".join(w["code"] for w in (invalid or validity.get("warnings", []))) or None,
         "n": st.get("n"),
         "p50_ms": st.get("p50_ms"),
         "p90_ms": st.get("p90_ms"),
+        "throughput_per_s": round(1000.0 / st["p50_ms"], 2) if st.get("p50_ms") else None,
         "p95_ms": st.get("p95_ms"),
         "p99_ms": st.get("p99_ms"),
         "mean_ms": st.get("mean_ms"),
@@ -77,9 +92,36 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("p50_ms", "p50 ms"),
-                    ("p90_ms", "p90 ms"), ("peak_mem_mb", "peak MB"), ("valid", "valid"),
-                    ("validity_warnings", "why not"), ("status", "status")]
+def _sig3(v: float) -> str:
+    """``v`` with three significant digits, trailing zeros kept (1.00, 13.4, 135)."""
+    import math
+
+    v = float("%.3g" % v)
+    decimals = max(0, 2 - int(math.floor(math.log10(abs(v))))) if v else 2
+    return "%.*f" % (decimals, v)
+
+
+def fmt_duration_ms(ms: Optional[float]) -> str:
+    """A time given in ms, in the unit that fits its size, three significant digits: 43.2 µs, 13.4 ms, 2.05 s."""
+    if ms is None:
+        return "—"
+    if ms < 0.9995:
+        return "%s µs" % _sig3(ms * 1000.0)
+    if ms < 999.5:
+        return "%s ms" % _sig3(ms)
+    return "%s s" % _sig3(ms / 1000.0)
+
+
+def fmt_rate(per_s: Optional[float]) -> str:
+    if per_s is None:
+        return "—"
+    return _sig3(per_s) if per_s < 999.5 else "{:,.0f}".format(per_s)
+
+
+TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("threads", "threads"),
+                    ("inputs", "inputs"), ("p50_ms", "p50"), ("p90_ms", "p90"), ("throughput_per_s", "inf/s"),
+                    ("peak_mem_mb", "peak MB"), ("valid", "valid"), ("validity_warnings", "why not"),
+                    ("status", "status")]
 
 
 def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None) -> str:
@@ -87,7 +129,15 @@ def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None
     columns = columns or TERMINAL_COLUMNS
     if any(r.get("round") for r in rows) and ("round", "round") not in columns:
         columns = columns[:3] + [("round", "round")] + columns[3:]
-    numeric = [k.endswith(("_ms", "_mb")) or k in ("n", "cv", "round") for k, _ in columns]
+    numeric = [k.endswith(("_ms", "_mb", "_per_s")) or k in ("n", "cv", "round", "threads") for k, _ in columns]
+
+    def cell(row: Dict[str, Any], key: str) -> str:
+        if key.endswith("_ms"):
+            return fmt_duration_ms(row.get(key))
+        if key.endswith("_per_s"):
+            return fmt_rate(row.get(key))
+        return fmt(row.get(key))
+
     out: List[str] = []
     devices: List[str] = []
     for r in rows:
@@ -95,7 +145,7 @@ def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None
             devices.append(r["device"])
     for device in devices:
         sub = [r for r in rows if r["device"] == device]
-        cells = [[h for _, h in columns]] + [[fmt(r.get(k)) for k, _ in columns] for r in sub]
+        cells = [[h for _, h in columns]] + [[cell(r, k) for k, _ in columns] for r in sub]
         widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
         out.append("device: %s" % device)
         for i, line in enumerate(cells):

@@ -7,9 +7,21 @@ device (``root``) under which the harness keeps the agent, the models and one fr
 from __future__ import annotations
 
 import errno as _errno
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+
+def q(text: str) -> str:
+    """``text`` quoted for a POSIX shell command line on the device."""
+    return shlex.quote(str(text))
+
+
+def mkdir_command(dirs: List[str]) -> Optional[Tuple[str, str]]:
+    """(``mkdir -p -- …`` for every distinct folder, the first one for messages), or None when none."""
+    dirs = sorted({d for d in dirs if d})
+    return ("mkdir -p -- %s" % " ".join(q(d) for d in dirs), dirs[0]) if dirs else None
 
 
 class TransportError(Exception):
@@ -78,8 +90,9 @@ class Transport:
         self.root = root
 
     def file_sha256(self, remote: str) -> Optional[str]:
-        """sha256 of a file on the device, or None if it is not there."""
-        raise NotImplementedError
+        """sha256 of a file on the device, or None if it is not there. A transport implements this or
+        ``file_sha256s`` (each defaults to the other)."""
+        return self.file_sha256s([remote]).get(remote)
 
     def file_sha256s(self, remotes: List[str]) -> Dict[str, Optional[str]]:
         """Hashes of several files in one round trip (None for absent ones)."""

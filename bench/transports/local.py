@@ -15,6 +15,10 @@ from typing import Dict, List, Optional
 from .base import ExecResult, Transport, TransportError, describe_exc
 
 
+#: Files the local device gets as hard links (never the agent's own files, which must be private copies).
+MODEL_SUFFIXES = (".onnx", ".tflite", ".pt2", ".pte", ".engine", ".plan", ".mlpackage.zip")
+
+
 class LocalTransport(Transport):
     def __init__(self, root: str, name: str = "local") -> None:
         super().__init__(root)
@@ -28,10 +32,20 @@ class LocalTransport(Transport):
         return sha256_file(remote) if Path(remote).is_file() else None
 
     def push(self, local: Path, remote: str) -> int:
+        """Copy ``local`` into the work dir; a model file is hard-linked instead where the file system allows
+        (no second copy of every model for the local device; the agent still checks its sha256 before each
+        job). Returns bytes written: 0 for a link."""
         dest = Path(remote)
         tmp = dest.with_name("%s.%d-%s.part" % (dest.name, os.getpid(), secrets.token_hex(3)))  # concurrent harnesses
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if str(local).endswith(MODEL_SUFFIXES):
+                try:
+                    os.link(local, tmp)
+                    os.replace(tmp, dest)
+                    return 0
+                except OSError:
+                    pass  # another file system, or links not allowed: copy
             shutil.copyfile(local, tmp)
             os.replace(tmp, dest)
             return dest.stat().st_size

@@ -34,7 +34,6 @@ import json
 import os
 import posixpath
 import secrets
-import shlex
 import socket
 import sys
 import threading
@@ -44,7 +43,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import paramiko
 
-from .base import ExecResult, Transport, TransportError, describe_exc
+from .base import ExecResult, Transport, TransportError, describe_exc, mkdir_command, q
 from .sshconn import Conn, Refused, Watchdog, open_conn, signal_from_message
 from .sshscripts import FREE_SPACE, HASHES, KILL, SETSID
 from .sshkeys import key_permission_warning, load_known_hosts
@@ -78,8 +77,6 @@ def _why(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, _Dropped) else describe_exc(exc)
 
 
-def q(text: str) -> str:
-    return shlex.quote(str(text))
 
 
 def _warn_stderr(message: str) -> None:
@@ -370,20 +367,18 @@ class SshTransport(Transport):
             raise TransportError("device %r: cannot hash files with %s (exit %s): %s" % (
                 self.device.name, self.helper_python, res.returncode, res.stderr.strip()[-200:] or "no output"))
 
-    def file_sha256(self, remote: str) -> Optional[str]:
-        return self.file_sha256s([remote]).get(remote)
-
     def _mkdirs(self, dirs: List[str]) -> None:
-        dirs = sorted({d for d in dirs if d})
-        if not dirs:
+        command = mkdir_command(dirs)
+        if command is None:
             return
-        res = self._run("mkdir -p -- %s" % " ".join(q(d) for d in dirs), "creating %s" % dirs[0])
+        res = self._run(command[0], "creating %s" % command[1])
         if res.returncode != 0:
+            first = command[1]
             why = res.stderr.strip()[-300:] or "exit status %s" % res.returncode
             if "no space" in why.lower():
-                raise self._disk_full_error("creating %s" % dirs[0])
+                raise self._disk_full_error("creating %s" % first)
             raise TransportError("device %r: cannot create %s: %s; check that workdir is writable by %s there"
-                                 % (self.device.name, dirs[0], why, self.device.user))
+                                 % (self.device.name, first, why, self.device.user))
 
     def _disk_full_error(self, doing: str, free_bytes: Optional[int] = None) -> TransportError:
         free = "; %d bytes free there" % free_bytes if free_bytes is not None else ""

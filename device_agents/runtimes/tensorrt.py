@@ -16,8 +16,10 @@
 - Static input shapes only (the zoo's ONNX exports are static); a dynamic dimension is a load error.
 
 Where the bindings are missing the runtime is ``unavailable`` with the install hint.
-NOTE: the build-and-run path has not been executed by edgebench's tests (no TensorRT on the CI
-host); the option building and the trtexec parser are tested.
+Without the bindings, a job runs through ``trtexec`` where one is found (:mod:`device_agents.trtexec_run`).
+NOTE: neither the bindings' build-and-run path nor a real trtexec has been executed by edgebench's tests
+(no TensorRT on the CI host); the option building, the trtexec log and trace parsers (real logs) and the
+agent's trtexec path (a stand-in trtexec replaying a real log) are tested.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import ctypes
 import hashlib
 import json
 import os
-import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from .base import Availability, BadOption, ModelLoadError, Runtime, RuntimeUnavailable, TensorSpec
@@ -102,7 +103,7 @@ def _gpu_name(device_id: int) -> str:
 class TensorRtRuntime(Runtime):
     name = "tensorrt"
     install_hint = ("python3 -m pip install tensorrt (x86-64/SBSA with CUDA 12/13); Jetson: JetPack's "
-                    "python3-libnvinfer, or run trtexec and parse its log (device_agents.trtexec_log)")
+                    "python3-libnvinfer, or trtexec on PATH / EDGEBENCH_TRTEXEC (then jobs run through it)")
     default_options: Dict[str, Any] = {
         "precision": "fp32",              # fp32 | fp16 | int8 (QDQ model) | best
         "strongly_typed": False,          # precisions from the model (QDQ / typed ONNX)
@@ -128,10 +129,11 @@ class TensorRtRuntime(Runtime):
     @classmethod
     def availability(cls) -> Availability:
         avail = package_availability("tensorrt", "tensorrt", cls.install_hint)
-        trtexec = shutil.which("trtexec")
-        if not avail.available and trtexec:
-            avail.reason = "%s; trtexec is at %s (its logs parse with device_agents.trtexec_log)" % (avail.reason,
-                                                                                                  trtexec)
+        from ..trtexec_run import trtexec_path
+
+        trtexec = trtexec_path()
+        if not avail.available and trtexec:  # jobs run through trtexec instead (device_agents.trtexec_run)
+            return Availability(True, None, None, {"via": "trtexec", "trtexec": trtexec, "bindings": avail.reason})
         return avail
 
     # -- load: build or deserialise, cached -----------------------------------------------------------

@@ -1,4 +1,7 @@
-"""PyTorch -> ExecuTorch program (``.pte``), delegated to XNNPACK (fp32), for the ``executorch`` runtime.
+"""PyTorch -> ExecuTorch program (``.pte``), delegated to XNNPACK (fp32), for the ``executorch``
+runtime. (8-bit: XNNPACKQuantizer + torchao PT2E fails here for both BERT — integer index tensors
+broken by prepare_pt2e in transformers-5 mask code — and MobileViT — XNNPACK ChannelsLastTaggedReshapePass —
+with executorch 1.5.1 / torchao 0.18 / torch 2.13, so no 8-bit .pte variant is offered.)
 
 A ``.pte`` method takes its inputs by position and stores no names, so the input and output names
 (the builder's keyword names and output names, as JSON) travel inside the program as a constant
@@ -13,14 +16,21 @@ from typing import Any
 
 
 def export_xnnpack(built: Any, out: Path, entry: Any = None) -> None:
+    """fp32, every supported operator delegated to XNNPACK."""
+    import torch
+
+    names = list(built.example_kwargs)
+    ep = torch.export.export(built.module.eval(), args=tuple(built.example_kwargs[n] for n in names))
+    _lower(ep, built, names, out)
+
+
+def _lower(ep: Any, built: Any, names: Any, out: Path) -> None:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     from device_agents.runtimes.executorch_rt import META_METHOD
 
-    names = list(built.example_kwargs)
-    ep = torch.export.export(built.module.eval(), args=tuple(built.example_kwargs[n] for n in names))
     meta = json.dumps({"input_names": names, "output_names": list(built.output_names)}).encode("utf-8")
     program = to_edge_transform_and_lower(
         ep, partitioner=[XnnpackPartitioner()],

@@ -281,7 +281,11 @@ def test_unreachable_device_stops_trying_after_three_link_failures(tmp_path: Pat
         p = tmp_path / ("m%d.onnx" % i)
         p.write_bytes(tiny_onnx.read_bytes())
         files += ["--model-file", str(p)]
+    # by default the device is checked before anything is built or a run folder exists
     proc = bench(["run", "--device", "gone", "--ceilings", "skip"] + files + QUICK)
+    assert proc.returncode == 2 and "device 'gone' is not ready" in proc.stderr, proc.stdout + proc.stderr
+    assert "python -m bench devices" in proc.stderr and not (tmp_path / "results").exists()
+    proc = bench(["run", "--device", "gone", "--ceilings", "skip", "--no-preflight"] + files + QUICK)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     errors = [ln for ln in proc.stdout.splitlines() if "ERROR (transport)" in ln]
     assert len(errors) == 5, proc.stdout

@@ -238,3 +238,18 @@ def test_three_default_runs_give_three_points_per_variant(zoo_default, results: 
     assert sorted(per_variant) == ["onnx-fp32", "onnx-int8-dynamic", "tflite-fp32"]
     assert all(len(v) == 3 and len({p["run_id"] for p in v}) == 3 for v in per_variant.values())
     assert (results / "history.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_history_plot_of_runs_without_a_median_ci(tmp_path: Path) -> None:
+    """A results folder whose only run has 3-sample jobs (no CI for the median): the plot is drawn, no crash."""
+    import pandas as pd
+
+    from bench.report.history_plot import history_plot
+
+    judged = pd.DataFrame([{"device": "local", "model": "m", "variant": "onnx-fp32", "runtime": "onnxruntime",
+                            "options": "{}", "run_id": "20261122-234802-f2c4",
+                            "time_utc": pd.Timestamp("2026-11-22T23:48:02"), "p50_ms": 0.026,
+                            "p50_ci95_low_ms": float("nan"), "p50_ci95_high_ms": float("nan"),
+                            "verdict": "invalid", "change_pct": float("nan")}])
+    out = history_plot(judged, tmp_path / "h.png")
+    assert out.stat().st_size > 5000

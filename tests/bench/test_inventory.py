@@ -18,7 +18,7 @@ def test_local_exists_without_inventory(tmp_path: Path) -> None:
 def test_inventory_entries_and_unknown_device(tmp_path: Path) -> None:
     path = tmp_path / "devices.yaml"
     path.write_text("devices:\n  jetson:\n    class: jetson\n    host: 192.0.2.10\n    user: nvidia\n"
-                    "  phone:\n    class: android\n    transport: adb\n    host: SERIAL123\n")
+                    "  phone:\n    class: android\n    transport: adb\n    serial: SERIAL123\n    python: /x/python3\n")
     inv = load_inventory(path)
     assert set(inv) == {"jetson", "phone", "local"}
     assert inv["jetson"].transport == "ssh" and inv["jetson"].python == "python3"
@@ -49,7 +49,7 @@ def test_malformed_inventory(tmp_path: Path, text: str, needle: str) -> None:
     ("    python: null\n", "python is empty (null)"),
     ("    workdir: ~x\n", "workdir: must be an absolute path or start with '~/'"),
     ("    workdir: -rf\n", "workdir: must be an absolute path"),
-    ("    options: {knwon_hosts: /k}\n", "unknown field 'options.knwon_hosts' (known: connect_timeout_s"),
+    ("    options: {knwon_hosts: /k}\n", "unknown field 'options.knwon_hosts' (known: adb_server_port, connect_timeout_s"),
     ("    options: {op_timeout_s: soon}\n", "options.op_timeout_s"),
     ("    options: {lock_file: lab.lock}\n", "options.lock_file: must be an absolute path"),
 ])

@@ -3,6 +3,8 @@ the contended-job and clock-jump cases run for real in test_validity_real.py).""
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -101,6 +103,15 @@ def test_a_step_change_is_a_level_shift() -> None:
     x = steady(600)
     x[400:] *= 0.8  # e.g. a governor raised the clock late in the window
     assert "level_shift" in codes(judge(result(x)))
+
+
+def test_a_coarse_clock_with_equal_block_medians_is_no_level_shift() -> None:
+    x = np.tile([0.043, 0.0435, 0.044, 0.0445, 0.045], 400)  # a timer that repeats five values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no empty-slice median on the way
+        shift = level_shift(x)
+        assert "level_shift" not in codes(judge(result(x)))
+    assert shift["shift_rel"] == 0.0 and shift["p_value"] == 1.0
 
 
 def test_throttled() -> None:

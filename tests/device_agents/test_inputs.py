@@ -18,9 +18,17 @@ def test_named_dynamic_dimensions() -> None:
 def test_unknown_dynamic_dimension_names_the_input_and_the_fix() -> None:
     with pytest.raises(InputGenerationError) as err:
         resolve_shape(TensorSpec("img", [1, 3, "height", "width"], "float32"), 128, {})
-    assert "img" in str(err.value) and "height" in str(err.value) and "input_shapes" in str(err.value)
+    assert "img" in str(err.value) and "height" in str(err.value) and "--shapes img:" in str(err.value)
     assert resolve_shape(TensorSpec("img", [1, 3, "height", "width"], "float32"), 128,
                          {"img": [1, 3, 224, 224]}) == [1, 3, 224, 224]
+
+
+def test_batch_fills_a_dynamic_batch_axis_and_a_fixed_one_says_it_was_not_applied() -> None:
+    assert resolve_shape(TensorSpec("x", ["batch", "seq"], "int64"), 64, {}, batch=4) == [4, 64]
+    feeds, recipe = generate_inputs([TensorSpec("x", [1, 8], "float32")], 0, 128, batch=4)
+    assert feeds["x"].shape == (1, 8) and "batch 4 not applied" in recipe[0]["note"]
+    with pytest.raises(InputGenerationError, match="the model's inputs are x"):
+        generate_inputs([TensorSpec("x", [1, 8], "float32")], 0, 128, overrides={"y": [1, 8]})
 
 
 def test_token_ids_inside_vocabulary_mask_and_types() -> None:

@@ -67,3 +67,39 @@ def test_failed_conversion_is_recorded_not_skipped(tmp_path: Path, monkeypatch: 
     assert art.status == "failed" and "op Foo is not supported" in art.error
     again = build_artifact(zoo, zoo.model("tinybert-4"), zoo.variants["tflite-boom"], builds=FakeBuilds())
     assert again.cached and again.status == "failed"
+
+
+def test_a_long_conversion_says_it_is_alive(capfd, monkeypatch) -> None:
+    """Not a terminal (as under pytest and CI): a plain 'still converting' line every HEARTBEAT_S s."""
+    import time
+
+    from models import build
+
+    monkeypatch.setattr(build, "HEARTBEAT_S", 0.2)
+    with build._heartbeat("mobilebert/tflite-fp32"):
+        time.sleep(0.7)
+    out = capfd.readouterr().out
+    assert out.count("… still converting mobilebert/tflite-fp32 (0 s)") >= 2
+
+
+def test_ctrl_c_that_a_converter_turns_into_another_error_is_not_cached_as_a_failure(tmp_path, monkeypatch) -> None:
+    """transformers' lazy imports catch KeyboardInterrupt and raise ModuleNotFoundError: that must stay an
+    interruption, or the model would be recorded as failed and never built again."""
+    import pytest
+
+    import models.convert as convert
+    from models import build
+    from models.zoo import load_zoo
+
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
+
+    def swallowing_converter(built, out, entry=None):
+        build._INTERRUPTED.set()  # what the SIGINT handler does
+        raise ModuleNotFoundError("Could not import module 'BertModel'")
+
+    monkeypatch.setattr(convert, "recipe", lambda name: (swallowing_converter, None))
+    zoo = load_zoo()
+    with pytest.raises(KeyboardInterrupt):
+        build.build_artifact(zoo, zoo.model("tinybert-4"), zoo.variant("onnx-fp32"))
+    assert not list((tmp_path / "cache").rglob("record.json")) and not list((tmp_path / "cache").rglob("*.json"))
+    build._INTERRUPTED.clear()

@@ -130,3 +130,18 @@ def test_vision_model_converts_and_runs() -> None:
         fid = a.stats["fidelity"]
         assert fid["cosine_mean"] > 0.999 and fid["top1_agreement"] == 1.0
     assert arts["onnx-fp32"].stats["macs"] == pytest.approx(0.7e9, rel=0.5)  # MobileViT-XS ~0.7 GMACs at 256²
+
+
+def test_models_list_is_aligned_and_names_every_variant() -> None:
+    import subprocess
+    import sys
+
+    from models.zoo import load_zoo
+
+    out = subprocess.run([sys.executable, "-m", "models", "list"], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2])).stdout
+    table = out.split("\n\n")[0].splitlines()
+    col = table[0].index("task")
+    assert all(line[col - 2:col] == "  " and line[col] != " " for line in table[1:])  # one column, every row
+    for name in load_zoo().variants:
+        assert " %s " % name in out

@@ -59,10 +59,17 @@ def test_unknown_host_is_refused_with_the_command_to_add_it(tmp_path: Path, serv
     empty.write_text("")
     write_devices(tmp_path, sshd, empty)
     proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
+    assert proc.returncode == 2  # found before any work: no run folder
+    line = next(ln for ln in proc.stderr.splitlines() if "not ready" in ln)
+    assert "is not in %s" % empty in line and "ssh-keyscan -p %d 127.0.0.1" % sshd.port in line
+    assert empty.read_text() == ""  # nothing was auto-accepted
+    assert not (tmp_path / "results").exists()
+    # with --no-preflight the same refusal is the job's one-line error
+    proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip", "--no-preflight"]
+                 + QUICK)
     assert proc.returncode == 1
     line = next(ln for ln in proc.stdout.splitlines() if "ERROR" in ln)
     assert "is not in %s" % empty in line and "ssh-keyscan -p %d 127.0.0.1" % sshd.port in line
-    assert empty.read_text() == ""  # nothing was auto-accepted
 
 
 def test_host_key_mismatch_is_refused(tmp_path: Path, server, tiny_onnx: Path) -> None:
@@ -72,7 +79,7 @@ def test_host_key_mismatch_is_refused(tmp_path: Path, server, tiny_onnx: Path) -
     wrong.write_text(other.known_hosts_line(sshd.host, sshd.port))
     write_devices(tmp_path, sshd, wrong)
     proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
-    assert proc.returncode == 1 and "HOST KEY MISMATCH" in proc.stdout and "ssh-keygen -R" in proc.stdout
+    assert proc.returncode == 2 and "HOST KEY MISMATCH" in proc.stderr and "ssh-keygen -R" in proc.stderr
 
 
 def test_devices_table_and_probe_over_ssh(tmp_path: Path, server) -> None:
@@ -147,8 +154,12 @@ def test_device_without_runtimes_gives_unavailable_with_install_command(tmp_path
     (tmp_path / "devices.yaml").write_text("devices:\n" + sshd.device_yaml(
         "bare", "/usr/bin/python3", str(tmp_path / "device-root"), known))
     proc = bench(["run", "--device", "bare", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
-    assert proc.returncode == 0, proc.stdout + proc.stderr  # unavailable is an answer, not an error
+    # unavailable is an answer, not a crash; but a run where nothing was measured does not exit 0
+    assert proc.returncode == 1 and "no job measured anything (unavailable)" in proc.stderr, proc.stdout + proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if "UNAVAILABLE" in ln)
     assert "python3 -m pip install onnxruntime" in line
+    job = json.loads(next((tmp_path / "results").glob("*/jobs/*.json")).read_text())
+    assert job["host"]["model_pushed"] is False  # the agent's probe said so before the model was sent
+    assert not list((tmp_path / "device-root").glob("models/**/*.onnx"))
     row = next(ln for ln in bench(["devices"]).stdout.splitlines() if ln.startswith("bare"))
     assert "onnxruntime: missing" in row

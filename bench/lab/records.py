@@ -1,0 +1,139 @@
+"""The lab's own bookkeeping in Redis, beside Celery's queues: worker heartbeats, the attempt running on each
+device, run progress. Celery delivers the jobs; these records are what lets a dead worker's job be found
+(lost.py), ``lab status`` show devices and users, and ``lab wait`` follow a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from . import keys
+from .app import LabError, redacted
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds. A worker refreshes its heartbeat every ``heartbeat_s``; the key lives ``alive_ttl_s``; a job is
+    declared lost once its worker's heartbeat has been missing for ``lost_after_s`` as seen by a reaper."""
+
+    heartbeat_s: float
+    alive_ttl_s: float
+    lost_after_s: float
+    health_s: float
+
+    @classmethod
+    def from_env(cls, health_s: Optional[float] = None) -> "Timings":
+        hb = float(os.environ.get("EDGEBENCH_LAB_HEARTBEAT_S", "2"))
+        health = health_s if health_s is not None else float(os.environ.get("EDGEBENCH_LAB_HEALTH_S", "30"))
+        return cls(heartbeat_s=hb, alive_ttl_s=5 * hb, lost_after_s=5 * hb, health_s=health)
+
+
+def connect(url: str, patience_s: float = 60.0) -> "redis.Redis[str]":
+    """A Redis client for the lab's records. Connection errors are retried with back-off for about
+    ``patience_s`` (a worker waits out a Redis restart; a command gives up after a few seconds)."""
+    retries = max(1, int(patience_s / 0.5))
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=2,
+                                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+                                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+
+
+def ping(client: "redis.Redis[str]", url: str) -> None:
+    """LabError (one line, with the fix) when the broker cannot be reached or refuses us."""
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise LabError("broker %s refused the login (%s): put the password in the URL, "
+                       "redis://:PASSWORD@host:6379/0 (or USER:PASSWORD@ for an ACL user)" % (redacted(url), exc))
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise LabError("broker %s unreachable (%s): start Redis (README, 'A device lab') or pass --broker / set "
+                       "EDGEBENCH_BROKER" % (redacted(url), str(exc).splitlines()[0][:160]))
+    except redis.ResponseError as exc:
+        raise LabError("broker %s answered with an error (%s): check the ACL of the lab's user" % (redacted(url), exc))
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, allow_nan=False)
+
+
+def device_info(client: "redis.Redis[str]", device: str) -> Optional[Dict[str, Any]]:
+    """The live worker record of ``device`` (None: no worker has refreshed it within its TTL)."""
+    raw = client.get(keys.device_record(device))
+    return json.loads(raw) if raw else None
+
+
+def start_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, info: Dict[str, Any]) -> None:
+    """Record the attempt that starts now (the reaper watches its worker's heartbeat)."""
+    field = "%s/%s" % (run_id, job_id)
+    pipe = client.pipeline()
+    pipe.hset(keys.RUNNING, field, dumps(info))
+    entry = client.hget(keys.run_jobs(run_id), job_id)
+    data = json.loads(entry) if entry else {}
+    data.update(state="running", attempt=info["attempt"], worker=info["node"], started_at_unix_s=info["started_at_unix_s"])
+    pipe.hset(keys.run_jobs(run_id), job_id, dumps(data))
+    pipe.hset(keys.run_meta(run_id), "state", "running")
+    pipe.execute()
+
+
+def attempt_current(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: int) -> bool:
+    """True while ``attempt`` is the job's running attempt (a reaper has not given it up)."""
+    raw = client.hget(keys.RUNNING, "%s/%s" % (run_id, job_id))
+    return bool(raw) and int(json.loads(raw).get("attempt", 0)) == int(attempt)
+
+
+#: Atomically: end attempt ARGV[3] of the job (refused, -1, if it is not the running one), set the job's final
+#: state, and count it once toward the run's ``done``. Returns {done, total}.
+_END_ATTEMPT = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if (not cur) or tonumber(cjson.decode(cur)['attempt']) ~= tonumber(ARGV[3]) then return {-1, 0} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local prev = redis.call('HGET', KEYS[2], ARGV[2])
+local entry = prev and cjson.decode(prev) or {}
+local was_final = entry['state'] == 'done' or entry['state'] == 'lost'
+local new = cjson.decode(ARGV[4])
+for k, v in pairs(new) do entry[k] = v end
+redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(entry))
+local done = tonumber(redis.call('HGET', KEYS[3], 'done') or '0')
+if not was_final then done = redis.call('HINCRBY', KEYS[3], 'done', 1) end
+return {done, tonumber(redis.call('HGET', KEYS[3], 'total') or '0')}
+"""
+
+
+def end_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: int,
+                update: Dict[str, Any]) -> Tuple[int, int]:
+    """(done, total) of the run after this attempt ended with ``update`` (e.g. state done); done is -1 when the
+    attempt had already been given up (its result must not count)."""
+    done, total = client.eval(_END_ATTEMPT, 3, keys.RUNNING, keys.run_jobs(run_id), keys.run_meta(run_id),
+                              "%s/%s" % (run_id, job_id), job_id, str(attempt), dumps(update))
+    return int(done), int(total)
+
+
+def requeue_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: int,
+                    update: Dict[str, Any]) -> bool:
+    """Give up running attempt ``attempt`` (its worker died) and mark the job queued again; False if that
+    attempt is no longer the running one."""
+    field = "%s/%s" % (run_id, job_id)
+    with client.pipeline() as pipe:
+        pipe.watch(keys.RUNNING)
+        cur = pipe.hget(keys.RUNNING, field)
+        if not cur or int(json.loads(cur)["attempt"]) != attempt:
+            pipe.unwatch()
+            return False
+        entry = json.loads(pipe.hget(keys.run_jobs(run_id), job_id) or "{}")
+        entry.update(update)
+        pipe.multi()
+        pipe.hdel(keys.RUNNING, field)
+        pipe.hset(keys.run_jobs(run_id), job_id, dumps(entry))
+        pipe.execute()
+    return True
+
+
+def now_s() -> float:
+    """Seconds since the epoch (comparable across lab hosts with synchronised clocks)."""
+    return time.time()

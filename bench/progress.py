@@ -1,0 +1,69 @@
+"""Progress of a run in the terminal: each job line gets the run's elapsed time and, once a job has
+finished, an estimate of the time left (jobs left ÷ jobs finished per second so far: devices working in
+parallel are counted by their throughput). On a terminal the outcome is coloured with rich; elsewhere (CI, logs) lines stay plain."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import Callable, Optional
+
+_JOB = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return "%d:%02d:%02d" % (h, m, s) if h else "%d:%02d" % (m, s)
+
+
+class ProgressPrinter:
+    """A ``printer`` for ``run_plan``: job lines ``[n/N] …`` gain ``elapsed`` and ``ETA``; other lines pass."""
+
+    def __init__(self, total: int, out: Optional[Callable[[str], None]] = None,
+                 tty: Optional[bool] = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        self.clock = clock
+        self.start = clock()
+        self.finished = 0
+        self.tty = sys.stdout.isatty() if tty is None else tty
+        self._console = None
+        if self.tty and out is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        self.out = out or print
+
+    def eta_s(self) -> Optional[float]:
+        """Seconds left at the run's pace so far; None before the first job finishes."""
+        if not self.finished:
+            return None
+        return (self.clock() - self.start) / self.finished * (self.total - self.finished)
+
+    def __call__(self, line: str) -> None:
+        m = _JOB.match(line)
+        if not m:
+            self._emit(line, None)
+            return
+        done = not line.rstrip().endswith("…")
+        if done:
+            self.finished += 1
+        elapsed = self.clock() - self.start
+        eta = self.eta_s()
+        tag = "[%s/%s %s%s]" % (m.group(1), m.group(2), _clock(elapsed),
+                                " ETA %s" % _clock(eta) if eta is not None and self.finished < self.total else "")
+        self._emit("%s %s" % (tag, m.group(3)), m.group(3) if done else None)
+
+    def _emit(self, text: str, outcome: Optional[str]) -> None:
+        if self._console is None:
+            self.out(text)
+            return
+        from rich.text import Text
+
+        style = None
+        if outcome is not None:
+            style = ("red" if " ERROR" in outcome or "NOT SAVED" in outcome else
+                     "yellow" if "UNAVAILABLE" in outcome or "INVALID" in outcome else "green")
+        self._console.print(Text(text, style=style), soft_wrap=True)

@@ -1,0 +1,137 @@
+"""Faults in the lab: a sick device (quarantine holds, then releases), a worker killed mid-job (resubmitted once;
+killed twice: recorded as lost), the submitter killed after submitting, Redis restarted mid-run. Nothing may be
+silently missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bench.lab.conftest import QUICK, Lab
+
+pytestmark = pytest.mark.slow
+
+
+def running_attempt(lab: Lab, run_id: str, attempt: int) -> dict:
+    """Until an attempt ``attempt`` of the run is running; its running-table entry."""
+    found: dict = {}
+
+    def cond() -> bool:
+        for r in lab.status()["running"]:
+            if r["run_id"] == run_id and r["attempt"] == attempt:
+                found.update(r)
+                return True
+        return False
+
+    lab.wait_until(cond, 90, "attempt %d of a job of %s running" % (attempt, run_id))
+    return found
+
+
+def test_quarantine_holds_then_releases(lab: Lab, tiny_onnx: Path) -> None:
+    sick = lab.tmp / "sick"
+    wrapper = lab.tmp / "py"
+    wrapper.write_text("#!/bin/sh\n[ -e %s ] && { echo 'device offline' >&2; exit 1; }\nexec %s \"$@\"\n"
+                       % (sick, sys.executable))
+    wrapper.chmod(0o755)
+    lab.add_local("flaky", python=str(wrapper))
+    sick.touch()
+    lab.start_worker("flaky")
+    dev = lab.device("flaky")
+    assert dev["state"] == "quarantined" and "device offline" in dev["reason"] and dev["queues"] == []
+    run_id = lab.submit("--device", "flaky", *lab.models(tiny_onnx, ["q1", "q2"]), *QUICK)
+    time.sleep(4)  # four health intervals: the jobs wait, nothing runs
+    assert lab.waiting("flaky") == 2 and lab.status()["running"] == []
+    assert lab.manifest(run_id)["state"] == "running" and lab.results(run_id) == []
+    sick.unlink()
+    lab.wait_until(lambda: (lab.device("flaky") or {}).get("state") in ("healthy", "busy"), 30, "device restored")
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["status"] for r in lab.results(run_id)] == ["ok", "ok"]
+    log = lab.log("flaky")
+    assert "quarantined before consuming" in log and "healthy again" in log
+    # sick again while idle: quarantined again, a new job waits
+    sick.touch()
+    lab.wait_until(lambda: lab.device("flaky")["state"] == "quarantined", 30, "quarantined again")
+    again = lab.submit("--device", "flaky", *lab.models(tiny_onnx, ["q3"]), *QUICK)
+    time.sleep(3)
+    assert lab.waiting("flaky") == 1 and lab.results(again) == []
+    sick.unlink()
+    assert lab.wait(again).returncode == 0
+
+
+def test_worker_killed_mid_job_is_resubmitted_once(lab: Lab, tiny_onnx: Path) -> None:
+    """kill -9 of the device worker while its job runs: the restarted worker (lab worker restarts it, as
+    systemd would) finds the dead attempt and resubmits it once; the run completes with every job."""
+    lab.add_local("loc1")
+    lab.start_worker("loc1")
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["k1", "k2"]), *QUICK, "--min-seconds", "3",
+                        "--max-runs", "100000000")
+    first = running_attempt(lab, run_id, 1)
+    time.sleep(0.5)
+    pid = lab.device("loc1")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = {r["job_id"]: r for r in lab.results(run_id)}
+    assert sorted(r["status"] for r in results.values()) == ["ok", "ok"]
+    hit = results[first["job_id"]]
+    assert hit["lab"]["attempt"] == 2 and "stopped sending heartbeats" in hit["lab"]["resubmitted_because"]
+    assert hit["lab"]["worker_pid"] != pid
+    other = [r for j, r in results.items() if j != first["job_id"]][0]
+    assert other["lab"]["attempt"] == 1
+    assert "loc1 died (-9); restarting it" in lab.log("loc1")
+    assert lab.manifest(run_id)["state"] == "complete"
+
+
+def test_worker_killed_twice_records_the_job_as_lost(lab: Lab, tiny_onnx: Path) -> None:
+    lab.add_local("loc1")
+    lab.start_worker("loc1")
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["x1"]), *QUICK, "--min-seconds", "4",
+                        "--max-runs", "100000000")
+    for attempt in (1, 2):
+        running_attempt(lab, run_id, attempt)
+        time.sleep(0.5)
+        os.kill(lab.device("loc1")["pid"], signal.SIGKILL)
+        lab.wait_until(lambda: lab.device("loc1") is not None and lab.device("loc1")["pid"] > 0, 60, "restarted")
+    proc = lab.wait(run_id)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [result] = lab.results(run_id)
+    assert result["status"] == "error" and result["error_type"] == "worker_lost"
+    assert result["error"].count("stopped sending heartbeats") == 2 and result["lab"]["attempt"] == 2
+    assert lab.manifest(run_id)["state"] == "complete_with_errors"
+    assert "x1" in proc.stdout and "without a measurement" in proc.stdout
+
+
+def test_submitter_killed_after_submit_loses_nothing(lab: Lab, tiny_onnx: Path) -> None:
+    lab.add_local("loc1")
+    lab.start_worker("loc1")
+    sub = lab.popen("lab", "submit", "--device", "loc1", *lab.models(tiny_onnx, ["s1", "s2", "s3"]), *QUICK, "--wait",
+                    log="submit.log")
+    lab.wait_until(lambda: "submitted run" in (lab.tmp / "submit.log").read_text(), 120, "submitted", sub)
+    os.killpg(sub.pid, signal.SIGKILL)
+    sub.wait(timeout=10)
+    run_id = (lab.tmp / "submit.log").read_text().split("submitted run ", 1)[1].split(":", 1)[0]
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(r["model_name"] for r in lab.results(run_id) if r["status"] == "ok") == ["s1", "s2", "s3"]
+
+
+def test_redis_restart_mid_run_loses_nothing(lab_aof: Lab, tiny_onnx: Path) -> None:
+    lab = lab_aof
+    lab.add_local("loc1")
+    lab.start_worker("loc1")
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["r1", "r2", "r3", "r4"]), *QUICK)
+    lab.wait_until(lambda: len(lab.results(run_id)) >= 1, 120, "a first result")
+    lab.redis.restart(down_s=3.0)  # SIGTERM (the append-only file is flushed), 3 s down, the same port and dir
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = lab.results(run_id)
+    assert sorted(r["model_name"] for r in results) == ["r1", "r2", "r3", "r4"]
+    assert all(r["status"] == "ok" and r["lab"]["attempt"] == 1 for r in results)
+    assert lab.status()["runs"][0]["done"] == 4
