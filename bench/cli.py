@@ -354,7 +354,10 @@ def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devi
 
     progress = ProgressPrinter(len(todo))
     try:
-        counts = run_plan(store, todo, devices, printer=progress, ceilings=args.ceilings)
+        try:
+            counts = run_plan(store, todo, devices, printer=progress, ceilings=args.ceilings)
+        finally:
+            progress.close()
     except Interrupted:
         finished = len(store.finished_ids())
         store.set_state("interrupted")

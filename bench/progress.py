@@ -1,13 +1,15 @@
 """Progress of a run in the terminal: each job line gets the run's elapsed time and, once a job has
 finished, an estimate of the time left (jobs left ÷ jobs finished per second so far: devices working in
-parallel are counted by their throughput). On a terminal the outcome is coloured with rich; elsewhere (CI, logs) lines stay plain."""
+parallel are counted by their throughput). On a terminal, finished jobs scroll above a live table (one
+row per device: its current job, how many it has done, since when), coloured by outcome with rich;
+elsewhere (CI, logs) lines stay plain."""
 
 from __future__ import annotations
 
 import re
 import sys
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 _JOB = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
 
@@ -29,12 +31,49 @@ class ProgressPrinter:
         self.start = clock()
         self.finished = 0
         self.tty = sys.stdout.isatty() if tty is None else tty
-        self._console = None
+        self._console: Any = None
+        self._live: Any = None
+        self.devices: Dict[str, Dict[str, Any]] = {}
         if self.tty and out is None:
             from rich.console import Console
 
             self._console = Console(highlight=False)
         self.out = out or print
+
+    def table(self) -> Any:
+        """The live device table (rich): device, current job and its elapsed time, jobs done, last outcome."""
+        from rich.table import Table
+
+        t = Table(title="edgebench — %d of %d job(s) done, %s elapsed%s" % (
+            self.finished, self.total, _clock(self.clock() - self.start),
+            ", about %s left" % _clock(self.eta_s()) if self.eta_s() is not None else ""), title_justify="left")
+        for col in ("device", "now running", "for", "done", "last"):
+            t.add_column(col)
+        for name, d in sorted(self.devices.items()):
+            t.add_row(name, d.get("job") or "—", _clock(self.clock() - d["since"]) if d.get("job") else "",
+                      str(d.get("done", 0)), d.get("last") or "")
+        return t
+
+    def _track(self, rest: str, done: bool) -> None:
+        device, _, job = rest.partition("  ")
+        entry = self.devices.setdefault(device, {"done": 0})
+        if done:
+            entry.update(job=None, done=entry.get("done", 0) + 1, last=rest[len(device):].strip()[:60])
+        else:
+            entry.update(job=job.rstrip(" …"), since=self.clock())
+        if self._console is not None:
+            if self._live is None:
+                from rich.live import Live
+
+                self._live = Live(self.table(), console=self._console, refresh_per_second=2, transient=True,
+                                  get_renderable=self.table)
+                self._live.start()
+
+    def close(self) -> None:
+        """Stop the live table (the finished lines stay on the terminal)."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     def eta_s(self) -> Optional[float]:
         """Seconds left at the run's pace so far; None before the first job finishes."""
@@ -50,6 +89,7 @@ class ProgressPrinter:
         done = not line.rstrip().endswith("…")
         if done:
             self.finished += 1
+        self._track(m.group(3), done)
         elapsed = self.clock() - self.start
         eta = self.eta_s()
         tag = "[%s/%s %s%s]" % (m.group(1), m.group(2), _clock(elapsed),

@@ -410,8 +410,10 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
 
 
 def _ms(value: Optional[float]) -> str:
-    """A latency for a progress line; "n/a" where the tool printed none."""
-    return "%.2f ms" % value if value is not None else "n/a"
+    """A latency for a progress line (43.1 µs, 13.4 ms, 2.05 s); "n/a" where the tool printed none."""
+    from .report.tables import fmt_duration_ms
+
+    return fmt_duration_ms(value) if value is not None else "n/a"
 
 
 def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device],

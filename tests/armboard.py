@@ -74,11 +74,13 @@ def build_rootfs(cache: Path, rootfs: Path) -> Path:
     return rootfs
 
 
-def make_python(rootfs: Path, work: Path, where: Path) -> Path:
-    """The board's python: unshare a mount namespace, then the launcher above."""
+def make_python(rootfs: Path, work: Path, where: Path, unprivileged: bool = False) -> Path:
+    """The board's python: unshare a mount namespace, then the launcher above. ``unprivileged``: for a
+    caller without root (a phone's ``shell`` user), inside a user namespace that maps it to root."""
     launcher = where / "arm64-launcher.py"
     launcher.write_text(LAUNCHER % {"root": str(rootfs), "work": str(work)})
     wrapper = where / "arm64-python"
-    wrapper.write_text("#!/bin/sh\nexec unshare --mount -- /usr/bin/python3 %s \"$@\"\n" % launcher)
+    userns = "--user --map-root-user " if unprivileged else ""
+    wrapper.write_text("#!/bin/sh\nexec unshare %s--mount -- /usr/bin/python3 %s \"$@\"\n" % (userns, launcher))
     wrapper.chmod(0o755)
     return wrapper

@@ -14,7 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 def latency_distribution(results: List[Dict[str, Any]], device: str, out: Path) -> Path:
     """One horizontal box-and-strip plot per device: every raw latency of every measured job."""
     ok = [r for r in results if r.get("status") == "ok" and r.get("latencies_ms")]
-    labels = ["%s · %s · %s" % (r["model_name"], r["variant"], r["runtime_name"]) for r in ok]
+    rounds = [((r.get("plan") or {}).get("round") or 0) for r in ok]
+    labels = ["%s · %s · %s%s" % (r["model_name"], r["variant"], r["runtime_name"],
+                                  " · round %d" % k if any(rounds) else "") for r, k in zip(ok, rounds)]
     data = [r["latencies_ms"] for r in ok]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * max(1, len(ok))))
     if data:
@@ -72,6 +74,12 @@ def _save(fig: Any, out: Path) -> Path:
     return out
 
 
+#: Marker and display name per runtime in the roofline.
+RUNTIME_MARKERS = {"onnxruntime": "o", "litert": "s", "torch": "^", "executorch": "D", "tensorrt": "P", "coreml": "v"}
+RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "litert": "LiteRT", "torch": "PyTorch", "executorch": "ExecuTorch",
+                 "tensorrt": "TensorRT", "coreml": "Core ML"}
+
+
 def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any], datasheet: Any,
              out: Path) -> Path:
     """Log-log roofline: measured ceilings solid, datasheet ceilings dashed, one labelled point per job."""
@@ -80,8 +88,12 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     bw = measured.get("bandwidth_gbps")
     peaks = {k: v for k, v in (measured.get("peaks") or {}).items() if v.get("gops")}
     ais = [p["arithmetic_intensity"] for p in points] or [1.0]
-    lo = min(min(ais) / 4, 0.1)
-    hi = max(max(ais) * 4, 1000.0)
+    lo, hi = min(ais) / 4, max(ais) * 4  # the points' own decades; widened below to show the roofs' ridges
+    if bw:
+        for entry in (measured.get("peaks") or {}).values():
+            if entry.get("gops"):
+                ridge = entry["gops"] / bw
+                lo, hi = min(lo, ridge / 4), max(hi, ridge * 4)
     colours = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
     widths = {"onnxruntime": 2.2, "litert": 1.2}
     top = max([e["gops"] for e in peaks.values()] or [1.0])
@@ -107,7 +119,7 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
                 ridge = peak / dbw
                 ax.plot([lo, ridge, hi], [lo * dbw, peak, peak], color=c, lw=1.2, ls="--",
                         label="datasheet %s %.0f (%s)" % (prec, peak, datasheet.get("unit", "")[:28]))
-    markers = {"onnxruntime": "o", "litert": "s"}
+    markers = RUNTIME_MARKERS
     for p in points:
         ax.scatter(p["arithmetic_intensity"], p["attained_gops"], s=40, zorder=5,
                    color=colours.get(p["precision"], "k"), marker=markers.get(p["runtime"], "^"),
@@ -120,13 +132,18 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     ax.set_xlim(lo, hi)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of weights + activations)")
     ax.set_ylabel("attained GFLOP/s (GOP/s for int8)")
-    ax.set_title("Roofline on %s — solid: measured%s; %% = efficiency vs roof" % (
-        device, ", dashed: datasheet" if datasheet else " (no datasheet entry)"), fontsize=10)
+    if peaks or bw:
+        ax.set_title("Roofline on %s — solid: measured%s; %% = efficiency vs roof" % (
+            device, ", dashed: datasheet" if datasheet else " (no datasheet entry)"), fontsize=10)
+    else:
+        ax.set_title("Attained performance on %s — no ceilings measured (--ceilings skip): points without roofs"
+                     % device, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     if not points:
         ax.text(0.5, 0.5, "no job with FLOP/byte counts to place", ha="center", transform=ax.transAxes)
-    ax.scatter([], [], marker="o", color="white", edgecolors="black", label="ONNX Runtime (colour: precision)")
-    ax.scatter([], [], marker="s", color="white", edgecolors="black", label="LiteRT")
+    for i, runtime in enumerate(sorted({p["runtime"] for p in points})):  # one marker per runtime present
+        ax.scatter([], [], marker=markers.get(runtime, "*"), color="white", edgecolors="black",
+                   label=RUNTIME_NAMES.get(runtime, runtime) + (" (colour: precision)" if i == 0 else ""))
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from .base import Availability, ModelLoadError, Runtime, RuntimeUnavailable, TensorSpec
@@ -65,14 +66,19 @@ class ExecuTorchRuntime(Runtime):
             reset(int(self.options["threads"]))
         try:
             program = et_runtime.get().load_program(model_path)
+            meta: Dict[str, Any] = {}
+            if META_METHOD in program.method_names:  # before forward: it names the delegate forward needs
+                raw = program.load_method(META_METHOD).execute([])[0]
+                meta = json.loads(bytes(raw.tolist()).decode("utf-8"))
+            if meta.get("backend") == "CoreMLBackend" and sys.platform != "darwin":
+                raise RuntimeUnavailable("this .pte is delegated to Core ML, which runs only on macOS/iOS; run "
+                                         "it on an Apple device, or use pte-xnnpack-fp32 here")
             self._method = program.load_method("forward")
+        except RuntimeUnavailable:
+            raise
         except Exception as exc:
             raise ModelLoadError("ExecuTorch could not load %s: %s: %s" % (
                 os.path.basename(model_path), type(exc).__name__, str(exc).strip()[:800]))
-        meta: Dict[str, Any] = {}
-        if META_METHOD in program.method_names:
-            raw = program.load_method(META_METHOD).execute([])[0]
-            meta = json.loads(bytes(raw.tolist()).decode("utf-8"))
         info = self._method.metadata
         names = meta.get("input_names") or ["input_%d" % i for i in range(info.num_inputs())]
         self._specs = []

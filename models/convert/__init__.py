@@ -24,6 +24,7 @@ RECIPES: Dict[str, Tuple[str, str, Optional[str]]] = {
     "coreml-int8-weights": ("models.convert.coreml_export", "int8_weights", "coreml-fp32"),
     "torch-export": ("models.convert.torch_export", "export", None),
     "executorch-xnnpack": ("models.convert.executorch_export", "export_xnnpack", None),
+    "executorch-coreml": ("models.convert.executorch_export", "export_coreml", None),
     # TensorRT engines are built on the device (per GPU and TensorRT version) from these ONNX files
     "tensorrt-onnx-fp32": ("models.convert.same_file", "link", "onnx-fp32"),
     "tensorrt-onnx-qdq": ("models.convert.same_file", "link", "onnx-int8-static"),

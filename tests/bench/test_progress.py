@@ -32,3 +32,26 @@ def test_two_devices_count_by_throughput_and_the_last_job_has_no_eta() -> None:
     now[0] = 12.0
     p("[2/2] b  m  v  r  ok")
     assert lines == ["[1/2 0:10 ETA 0:10] a  m  v  r  ok", "[2/2 0:12] b  m  v  r  ok"]
+
+
+def test_a_terminal_gets_a_live_device_table() -> None:
+    import io
+
+    from rich.console import Console
+
+    now = [0.0]
+    p = ProgressPrinter(3, tty=True, clock=lambda: now[0])
+    p._console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    p("[1/3] local  tinybert-4  onnx-fp32  onnxruntime …")
+    p("[2/3] board  tinybert-4  onnx-fp32  onnxruntime …")
+    now[0] = 12.0
+    p("[1/3] local  tinybert-4  onnx-fp32  onnxruntime  ok  p50 13.37 ms")
+    assert p.devices["local"]["done"] == 1 and p.devices["local"]["job"] is None
+    assert p.devices["board"]["job"] == "tinybert-4  onnx-fp32  onnxruntime"
+    text = io.StringIO()
+    Console(file=text, width=120).print(p.table())
+    table = text.getvalue()
+    assert "1 of 3 job(s) done, 0:12 elapsed, about 0:24 left" in table
+    assert "board" in table and "0:12" in table and "ok  p50 13.37 ms" in table
+    p.close()
+    assert "local  tinybert-4  onnx-fp32  onnxruntime  ok" in p._console.file.getvalue()

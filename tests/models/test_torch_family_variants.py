@@ -13,7 +13,8 @@ from models.zoo import load_zoo
 
 
 @pytest.mark.parametrize("variant,fmt,runtime", [("pt2-fp32", "pt2", "torch"),
-                                                 ("pte-xnnpack-fp32", "pte", "executorch")])
+                                                 ("pte-xnnpack-fp32", "pte", "executorch"),
+                                                 ("pte-coreml-fp16", "pte", "executorch")])
 def test_variants_are_declared_and_checked_in_their_runtime(variant: str, fmt: str, runtime: str) -> None:
     from device_agents.runtimes import runtime_class
 
@@ -35,3 +36,23 @@ def test_tinybert_pt2_builds_with_params_and_fidelity() -> None:
     fid = stats["fidelity"]
     assert fid["inputs"] == 8 and fid["cosine_mean"] > 0.99999 and fid["max_abs_error"] < 1e-4
     assert stats["macs"] > 0  # counted from the same model's ONNX graph
+
+
+@pytest.mark.slow
+def test_coreml_delegated_pte_exports_here_and_is_unavailable_off_apple(tmp_path: Path) -> None:
+    """The Core ML partitioner exports on Linux; the program runs only on macOS/iOS, and the agent says so
+    (unavailable, with the alternative) instead of failing at load. Fidelity is null with that reason."""
+    import sys
+
+    from models.build import build_all
+    from tests.conftest import agent_job, quick_measure
+
+    art = build_all(["mobilevit-xs"], ["pte-coreml-fp16"], log=lambda s: None)[0]
+    assert art.status == "built", art.error
+    assert art.stats["fidelity"]["cosine_mean"] is None and "macOS/iOS" in art.stats["fidelity"]["reason"]
+    if sys.platform == "darwin":
+        pytest.skip("on a Mac the program runs")
+    r = agent_job(tmp_path, {"job_id": "coreml", "model": {"path": art.path, "format": "pte"},
+                             "runtime": {"name": "executorch"}, "measure": quick_measure()})
+    assert r["status"] == "unavailable" and "pte-xnnpack-fp32" in r["reason"]
+

@@ -33,3 +33,15 @@ def test_headline_says_what_where_when_and_how() -> None:
     assert h["what"] == "1 model(s) (tinybert-4) × 2 configuration(s) (onnx-fp32/onnxruntime, trt-fp16/tensorrt)"
     assert h["commands"] == ["python -m bench run -m 'x y'"] and h["inputs"] == "1x128"
     assert h["counts"] == "2 job(s): 1 measured, 1 valid, 1 without a measurement"
+
+
+def test_rounds_are_one_configuration_and_must_agree_to_win() -> None:
+    def rnd(variant: str, runtime: str, p50: float, k: int, valid: str = "yes") -> dict:
+        return dict(row(variant, runtime, p50, valid), round=k, run_id="r1")
+
+    rows = [rnd("onnx-fp32", "onnxruntime", 12.0, 1), rnd("onnx-fp32", "onnxruntime", 16.0, 2),  # 33 % apart
+            rnd("tflite-fp32", "litert", 17.0, 1), rnd("tflite-fp32", "litert", 17.1, 2),
+            rnd("tflite-fp32", "litert", 16.9, 3, valid="NO")]
+    [w] = winners(rows)
+    assert w["text"].startswith("tflite-fp32 on litert — p50 17.1 ms (median of 2 valid of 3 rounds")
+    assert "faster than" not in w["text"]  # the faster configuration's rounds disagree: it cannot win, or be compared
