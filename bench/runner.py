@@ -292,7 +292,8 @@ class DeviceWorker:
         None when it can — or when the probe cannot say (the job itself will then tell)."""
         if self.runtimes is None:
             try:
-                res = transport.exec([self.device.python, "-m", "device_agents", "probe"], timeout_s=60,
+                res = transport.exec([self.device.python, "-m", "device_agents", "probe"],
+                                     timeout_s=min(60.0, job.timeout_s),  # a hung python costs one job timeout
                                      cwd=transport.root, env=agent_env(self.agent_dir or "", transport.root))
                 facts = json.loads(res.stdout) if res.returncode == 0 and not res.timed_out else {}
                 self.runtimes = facts.get("runtimes") if isinstance(facts.get("runtimes"), dict) else {}
