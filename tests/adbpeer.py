@@ -64,9 +64,11 @@ TOYBOX_TOOLS = ("cat", "sha256sum", "mkdir", "mv", "rm", "ls", "setsid", "kill",
 class AndroidTree:
     """The phone's file system under ``root``; ``binds`` are host paths mounted at the same path inside."""
 
-    def __init__(self, root: Path, binds: List[str]) -> None:
+    def __init__(self, root: Path, binds: List[str], shell_uid: int = 2000) -> None:
         self.root = root
         self.binds = binds
+        #: The shell's user: ``shell`` (2000) on a production phone, root after ``adb root`` (userdebug builds).
+        self.shell_uid = shell_uid
 
     def build(self) -> None:
         r = self.root
@@ -131,7 +133,7 @@ class AndroidTree:
 
     def popen(self, command: str) -> subprocess.Popen:
         env = {"PATH": ANDROID_PATH, "TMPDIR": "/data/local/tmp", "HOME": "/", "ANDROID_ROOT": "/system"}
-        user = "--userspec=%d:%d" % (AID_SHELL, AID_SHELL)
+        user = "--userspec=%d:%d" % (self.shell_uid, self.shell_uid)
         return subprocess.Popen([CHROOT, user, str(self.root), "/system/bin/sh", "-c", command], env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
@@ -489,8 +491,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--auth", choices=["accept", "verify", "deny"], default="accept")
     ap.add_argument("--keys", help="adbkey.pub files, comma separated (authorized keys)")
     ap.add_argument("--bind", action="append", default=[], help="host path visible at the same path inside")
+    ap.add_argument("--adb-root", action="store_true", help="the shell runs as root (a userdebug build after "
+                    "`adb root`)")
     args = ap.parse_args(argv)
-    tree = AndroidTree(Path(args.root), args.bind)
+    tree = AndroidTree(Path(args.root), args.bind, 0 if args.adb_root else AID_SHELL)
     tree.build()
     tree.mount()
     Battery(tree).start()
@@ -521,9 +525,10 @@ class PeerProcess:
     """The peer in its own mount namespace (``unshare --kill-child``: killing it by PID ends the peer)."""
 
     def __init__(self, root: Path, port: int, auth: str = "accept", keys: Optional[List[Path]] = None,
-                 binds: Optional[List[str]] = None) -> None:
+                 binds: Optional[List[str]] = None, adb_root: bool = False) -> None:
         self.root, self.port, self.auth = root, port, auth
         self.keys, self.binds = keys or [], binds or []
+        self.adb_root = adb_root
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, timeout_s: float = 10.0) -> "PeerProcess":
@@ -533,6 +538,8 @@ class PeerProcess:
             cmd += ["--keys", ",".join(str(k) for k in self.keys)]
         for b in self.binds:
             cmd += ["--bind", b]
+        if self.adb_root:
+            cmd.append("--adb-root")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if "listening" not in line:
@@ -555,6 +562,19 @@ class PeerProcess:
     @property
     def serial(self) -> str:
         return "127.0.0.1:%d" % self.port
+
+
+def running_in_tree(root: Path, needle: bytes) -> List[int]:
+    """Processes inside the phone tree whose command line contains ``needle`` (one that exits while
+    being read is simply not counted)."""
+    out = []
+    for pid in tree_pids(root):
+        try:
+            if needle in Path("/proc/%d/cmdline" % pid).read_bytes():
+                out.append(pid)
+        except OSError:
+            pass
+    return out
 
 
 def tree_pids(root: Path) -> List[int]:

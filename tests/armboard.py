@@ -24,9 +24,11 @@ import os, subprocess, sys
 ROOT = %(root)r
 WORK = %(work)r
 def mount(*args):
-    subprocess.run(["mount"] + list(args), check=True)
+    subprocess.run([%(mount)r] + list(args), check=True)
 cwd = os.getcwd()
-mount("--make-rprivate", "/")
+# private mounts (fails harmlessly where / is no mount point, e.g. inside a phone's chroot, whose own
+# namespace is private already)
+subprocess.run([%(mount)r, "--make-rprivate", "/"], stderr=subprocess.DEVNULL)
 mount("-t", "tmpfs", "sys", ROOT + "/sys")
 os.makedirs(ROOT + "/sys/devices/system/cpu")
 for leaf in ("possible", "present", "online"):
@@ -74,13 +76,13 @@ def build_rootfs(cache: Path, rootfs: Path) -> Path:
     return rootfs
 
 
-def make_python(rootfs: Path, work: Path, where: Path, unprivileged: bool = False) -> Path:
-    """The board's python: unshare a mount namespace, then the launcher above. ``unprivileged``: for a
-    caller without root (a phone's ``shell`` user), inside a user namespace that maps it to root."""
+def make_python(rootfs: Path, work: Path, where: Path) -> Path:
+    """The board's python: unshare a mount namespace (needs root), then the launcher above."""
     launcher = where / "arm64-launcher.py"
-    launcher.write_text(LAUNCHER % {"root": str(rootfs), "work": str(work)})
+    launcher.write_text(LAUNCHER % {"root": str(rootfs), "work": str(work), "mount": shutil.which("mount")})
     wrapper = where / "arm64-python"
-    userns = "--user --map-root-user " if unprivileged else ""
-    wrapper.write_text("#!/bin/sh\nexec unshare %s--mount -- /usr/bin/python3 %s \"$@\"\n" % (userns, launcher))
+    # absolute paths: the caller may be a phone's shell, whose PATH and / have no /bin
+    wrapper.write_text("#!%s\nexec %s --mount --propagation unchanged -- /usr/bin/python3 %s \"$@\"\n"
+                       % (shutil.which("sh"), shutil.which("unshare"), launcher))
     wrapper.chmod(0o755)
     return wrapper

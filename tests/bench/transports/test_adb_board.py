@@ -1,7 +1,9 @@
 """Python-agent mode on the emulated aarch64 board behind the ADB stand-in: the real adb client talks to
-the STAND-IN phone (tests/adbpeer.py), whose shell user starts the board's aarch64 CPython (tests/armboard.py,
-qemu-user, unprivileged through a user namespace), which runs the real aarch64 onnxruntime. A functional
-check: emulated timings are 100-400x slow."""
+the STAND-IN phone (tests/adbpeer.py), whose shell starts the board's aarch64 CPython (tests/armboard.py,
+qemu-user), which runs the real aarch64 onnxruntime. The phone's shell runs as root here (a userdebug build
+after `adb root`): the board's launcher needs a private mount namespace, and Linux refuses a user namespace
+to a chrooted process, so the unprivileged `shell` user cannot start it. A functional check: emulated
+timings are 100-400x slow."""
 
 from __future__ import annotations
 
@@ -25,12 +27,13 @@ def test_python_agent_mode_runs_on_the_aarch64_board(tmp_path: Path, tiny_onnx: 
     cache.mkdir(parents=True, exist_ok=True)
     board = tmp_path / "board"
     rootfs = build_rootfs(cache, board / "rootfs")
-    (rootfs / "data/local/tmp").mkdir(parents=True, exist_ok=True)  # the phone's work area, bound there
-    (rootfs / "data/local/tmp").chmod(0o1777)
-    python = make_python(rootfs, Path("/data/local/tmp"), board, unprivileged=True)
-    with phone_and_server(tmp_path / "lab", binds=[str(board)]) as (peer, server):
+    (rootfs / "data/local").mkdir(parents=True, exist_ok=True)  # the phone's /data/local is bound there
+    python = make_python(rootfs, Path("/data/local"), board)
+    with phone_and_server(tmp_path / "lab", binds=[str(board)], adb_root=True) as (peer, server):
         (tmp_path / "devices.yaml").write_text(
+            # as root, a work dir of root's own (/data/local/tmp belongs to the shell user)
             "devices:\n  pixel:\n    class: android\n    serial: %s\n    python: %s\n"
+            "    workdir: /data/local/edgebench\n"
             "    options: {adb_server_port: %d, connect_timeout_s: 5, op_timeout_s: 120}\n"
             % (peer.serial, python, server.port))
         proc = bench(["run", "--device", "pixel", "--model-file", str(tiny_onnx), "--ceilings", "skip",
@@ -40,6 +43,6 @@ def test_python_agent_mode_runs_on_the_aarch64_board(tmp_path: Path, tiny_onnx: 
     assert job["status"] == "ok", job
     assert job["device"]["arch"] == "aarch64" and job["device"]["python_version"].startswith("3.11")
     assert job["runtime"]["name"] == "onnxruntime" and job["device_class"] == "android"
-    assert job["host"]["workdir"].startswith("/data/local/tmp/edgebench/jobs/")
+    assert job["host"]["workdir"].startswith("/data/local/edgebench/jobs/")
     print("adb python-agent mode on the aarch64 board: push %.2f s (%d bytes), exec %.2f s"
           % (job["host"]["push_s"], job["host"]["bytes_pushed"], job["host"]["exec_s"]))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adbpeer import (AdbServer, PeerProcess, have_adb, listening_pids, phone_and_server, tree_pids,
-                           write_native_phone)
+from tests.adbpeer import (AdbServer, PeerProcess, have_adb, listening_pids, phone_and_server,
+                           running_in_tree, tree_pids, write_native_phone)
 from tests.bench.test_cli_run import QUICK, bench, only_run, start_run
 
 FIXTURE = (Path(__file__).resolve().parents[2] / "device_agents" / "fixtures" / "native"
@@ -82,7 +82,7 @@ def test_hanging_runner_is_killed_at_the_job_deadline(tmp_path: Path, lab, tiny_
     assert time.monotonic() - start < 8 + 20
     line = error_line(proc)
     assert "timeout" in line and "pixel" in line and "it was killed on the device" in line
-    assert not [p for p in tree_pids(peer.root) if "sleep" in Path("/proc/%d/cmdline" % p).read_text(errors="replace")]
+    assert not running_in_tree(peer.root, b"sleep")
 
 
 def test_phone_unplugged_mid_job_other_device_finishes(tmp_path: Path, lab, tiny_onnx: Path) -> None:
@@ -90,8 +90,7 @@ def test_phone_unplugged_mid_job_other_device_finishes(tmp_path: Path, lab, tiny
     phone(tmp_path, peer, server, script(tmp_path, "sleep 600\n"))
     proc = start_run(tmp_path, str(tiny_onnx), 1, ["--device", "pixel,local", "--job-timeout", "60"] + QUICK)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(
-            b"sleep\x00600" in Path("/proc/%d/cmdline" % p).read_bytes() for p in tree_pids(peer.root)):
+    while time.monotonic() < deadline and not running_in_tree(peer.root, b"sleep\x00600"):
         time.sleep(0.1)
     peer.kill()  # the phone is gone (its adbd and everything it ran)
     t_kill = time.monotonic()
@@ -125,8 +124,7 @@ def test_adb_server_killed_mid_job_next_job_reconnects(tmp_path: Path, lab, tiny
     proc = start_run(tmp_path, str(tiny_onnx), 2, ["--device", "pixel", "--job-timeout", "60"] + QUICK)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-                b"sleep\x00600" in Path("/proc/%d/cmdline" % p).read_bytes() for p in tree_pids(peer.root)):
+        while time.monotonic() < deadline and not running_in_tree(peer.root, b"sleep\x00600"):
             time.sleep(0.1)
         server.kill()
         out, err = proc.communicate(timeout=120)
