@@ -511,12 +511,25 @@ def _power_log_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--power-log-kind", metavar="KIND", help="tegrastats, powermetrics, macmon, um25c, …")
 
 
+def _variant_names() -> tuple:
+    """(the default variants, every variant) for --help; never fails the parser (a broken zoo file shows
+    up when a run loads it)."""
+    try:
+        from models.zoo import load_zoo
+
+        zoo = load_zoo()
+        return ",".join(zoo.default_variants), ", ".join(zoo.variants)
+    except Exception as exc:
+        return "the zoo's", "see python -m models list (%s)" % type(exc).__name__
+
+
 def add_plan_flags(p: argparse.ArgumentParser) -> None:
     """The flags that say what to run and how to measure it: ``run`` and ``lab submit`` share them."""
     p.add_argument("--device", "-d", action="append", help="device name(s) from devices.yaml, comma separated "
                    "(default: local)")
     p.add_argument("--models", "-m", action="append", help="zoo model or set names (default: the 'default' set)")
-    p.add_argument("--variants", action="append", help="variants, e.g. onnx-fp32,tflite-fp32 (default: zoo default)")
+    p.add_argument("--variants", action="append", help="variants, comma separated (default: %s). Known: %s"
+                   % _variant_names())
     p.add_argument("--runtimes", action="append", help="only these runtimes (onnxruntime, litert, torch, "
                    "executorch, tensorrt, coreml)")
     p.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite/.pt2/.pte/.engine file "

@@ -74,8 +74,13 @@ def only_run(results: Path) -> Path:
 def test_help_lists_commands() -> None:
     proc = bench(["--help"])
     assert proc.returncode == 0
-    for cmd in ("run", "devices", "probe", "report"):
+    for cmd in ("run", "devices", "probe", "report", "lab"):
         assert cmd in proc.stdout
+    assert "examples:" in proc.stdout and "--resume RUN_ID" in proc.stdout
+    run_help = " ".join(bench(["run", "--help"]).stdout.split())  # argparse wraps lines
+    assert "pte-xnnpack-fp32" in run_help.replace("- ", "-") and "--shapes" in run_help
+    version = bench(["--version"])
+    assert version.returncode == 0 and version.stdout.startswith("edgebench ")
 
 
 @pytest.mark.slow
