@@ -26,7 +26,7 @@ from ..ceilings import peak_for
 from ..store import RunStore
 from . import plots, trust
 from .headline import headline
-from .tables import _sig3 as sig3
+from .tables import sig3
 from .tables import fmt, rows_for
 
 TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),

@@ -92,7 +92,7 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def _sig3(v: float) -> str:
+def sig3(v: float) -> str:
     """``v`` with three significant digits, trailing zeros kept (1.00, 13.4, 135)."""
     import math
 
@@ -106,16 +106,16 @@ def fmt_duration_ms(ms: Optional[float]) -> str:
     if ms is None:
         return "—"
     if ms < 0.9995:
-        return "%s µs" % _sig3(ms * 1000.0)
+        return "%s µs" % sig3(ms * 1000.0)
     if ms < 999.5:
-        return "%s ms" % _sig3(ms)
-    return "%s s" % _sig3(ms / 1000.0)
+        return "%s ms" % sig3(ms)
+    return "%s s" % sig3(ms / 1000.0)
 
 
 def fmt_rate(per_s: Optional[float]) -> str:
     if per_s is None:
         return "—"
-    return _sig3(per_s) if per_s < 999.5 else "{:,.0f}".format(per_s)
+    return sig3(per_s) if per_s < 999.5 else "{:,.0f}".format(per_s)
 
 
 TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("threads", "threads"),
