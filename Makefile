@@ -56,12 +56,13 @@ system-tools:
 	  else echo "note: the SSH/board tests need $(SYSTEM_PACKAGES); they are skipped without them"; fi; \
 	fi
 
+# Prints the 25 slowest tests and the total time at the end.
 test: $(STAMP) system-tools
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
-# Without the emulated board and the slow end-to-end runs.
+# Without the emulated board and the slow end-to-end runs: the edit loop.
 test-quick: $(STAMP) system-tools
-	$(PY) -m pytest -m "not slow and not arm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not arm" --durations=10 $(PYTEST_ARGS)
 
 perf: $(STAMP)
 	$(PY) -m bench.perf

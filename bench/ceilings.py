@@ -36,6 +36,12 @@ MAX_AGE_S = 7 * 24 * 3600.0
 #: Other processes' share of the cores during the microbenchmarks above which a ceiling is not trusted
 #: (the same limit as a job's, bench.validity.OTHER_BUSY_MAX).
 BUSY_MAX = 0.10
+#: An untrusted cached ceiling is kept (with its spread, marked not trusted) rather than measured again while
+#: it is younger than this (s), or while the device is busy: measuring again on a busy or noisy device costs
+#: a minute and gives another untrusted figure. ``--ceilings remeasure`` always measures.
+UNTRUSTED_RETRY_S = 3600.0
+#: Measurements of one device's ceilings kept (per cache file) to show their spread across measurements.
+HISTORY_MAX = 10
 #: A job is "above its roof beyond noise" when attained > roof x (1 + ceiling spread + job CI
 #: half-width + this margin).
 ROOF_MARGIN = 0.05
@@ -126,6 +132,67 @@ def stale_reasons(cached: Dict[str, Any], state_now: Optional[Dict[str, Any]], n
     return reasons
 
 
+def keep_untrusted(cached: Dict[str, Any], stale: List[str], state_now: Optional[Dict[str, Any]],
+                   now_s: Optional[float] = None) -> Optional[str]:
+    """Why a cached ceiling whose only fault is that it was not trusted is kept rather than measured again (None:
+    measure again). Kept while the device is busy now, or while the figure is younger than UNTRUSTED_RETRY_S."""
+    if not stale or any(not r.startswith("not trusted when measured") for r in stale):
+        return None  # stale for a reason a new measurement fixes (age, versions, governor, suspect)
+    busy = ((state_now or {}).get("busy_now") or {}).get("share")
+    if isinstance(busy, (int, float)) and busy > BUSY_MAX:
+        return "the device is busy now (other processes use %.0f %% of its cores)" % (100 * busy)
+    measured = cached.get("measured_at_unix_s")
+    age = (time.time() if now_s is None else now_s) - measured if isinstance(measured, (int, float)) else None
+    if age is not None and 0 <= age < UNTRUSTED_RETRY_S:
+        return "they were measured %.0f min ago (re-measured at most once an hour)" % (age / 60)
+    return None
+
+
+def _figures(data: Dict[str, Any]) -> Dict[str, float]:
+    """The measured figures of one ceilings measurement: ``runtime/precision`` GOP/s and ``triad`` GB/s."""
+    out: Dict[str, float] = {}
+    for c in data.get("compute") or []:
+        if isinstance(c, dict) and _rate(c.get("gops")):
+            out["%s/%s%s" % (c.get("runtime"), c.get("precision"), "/" + c["unit"] if c.get("unit") not in (None, "cpu")
+                              else "")] = float(c["gops"])
+    bw = data.get("bandwidth") if isinstance(data.get("bandwidth"), dict) else {}
+    if _rate(bw.get("triad_gbps")):
+        out["triad"] = float(bw["triad_gbps"])
+    return out
+
+
+def figures_history(previous: Optional[Dict[str, Any]], data: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """This measurement appended to the previous one's history (newest last, at most HISTORY_MAX)."""
+    hist = previous.get("history") if isinstance(previous, dict) and isinstance(previous.get("history"), list) else []
+    if isinstance(previous, dict) and not hist and _figures(previous):  # cached before histories were kept
+        hist = [{"measured_at": previous.get("measured_at"), "figures": _figures(previous),
+                 "trusted": (previous.get("trust") or {}).get("trusted")}]
+    hist = [h for h in hist if isinstance(h, dict) and isinstance(h.get("figures"), dict)]
+    hist.append({"measured_at": data.get("measured_at"), "figures": _figures(data),
+                 "trusted": (data.get("trust") or {}).get("trusted")})
+    return hist[-HISTORY_MAX:]
+
+
+def across_measurements(history: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Per figure: the newest value, its change against the previous measurement, and the spread ((max-min) /
+    median) across the kept measurements — how much a ceiling of this device moves from run to run."""
+    import statistics
+
+    out = []
+    names = sorted({k for h in history for k in h["figures"]})
+    for name in names:
+        values = [float(h["figures"][name]) for h in history if _rate(h["figures"].get(name))]
+        if not values:
+            continue
+        med = statistics.median(values)
+        out.append({"figure": name, "unit": "GB/s" if name == "triad" else "GOP/s", "latest": values[-1],
+                    "n": len(values), "median": med,
+                    "spread_rel": (max(values) - min(values)) / med if len(values) > 1 and med > 0 else None,
+                    "change_vs_previous_rel": values[-1] / values[-2] - 1.0 if len(values) > 1 and values[-2] > 0
+                    else None})
+    return out
+
+
 def assess(data: Dict[str, Any]) -> Dict[str, Any]:
     """Trust verdict of freshly measured ceilings: every figure stable, and the device not busy."""
     reasons: List[str] = []
@@ -175,7 +242,13 @@ def measure(device: Device, transport: Transport, mode: str = "measure", timeout
                 log("ceilings: cannot read the device state to check the cache (%s)" % exc)
         stale = stale_reasons(cached, state_now)
         cached["stale_reasons"] = stale
-        if mode == "keep" or not stale:
+        keep_why = keep_untrusted(cached, stale, state_now) if mode != "keep" else None
+        if keep_why:
+            log("ceilings: %s's cached ceilings are not trusted (%s), but %s: kept with their spread and marked not "
+                "trusted; measure again with --ceilings remeasure when the device is quiet"
+                % (device.name, "; ".join(stale), keep_why))
+            cached["kept_untrusted"] = keep_why
+        if mode == "keep" or not stale or keep_why:
             cached["cached"] = True
             cached["cache_file"] = str(path)
             return cached
@@ -200,6 +273,14 @@ def measure(device: Device, transport: Transport, mode: str = "measure", timeout
     data["trust"] = assess(data)
     if reason:
         data["measured_because"] = reason
+    previous = read_cache(path, log=lambda s: None)
+    data["history"] = figures_history(previous, data)
+    data["across_measurements"] = across_measurements(data["history"])
+    changed = [f for f in data["across_measurements"] if f.get("change_vs_previous_rel") is not None
+               and abs(f["change_vs_previous_rel"]) > 0.10]
+    for f in changed:
+        log("ceilings: %s %s is %+.0f %% against the previous measurement (%d measurements spread %.0f %%)" % (
+            device.name, f["figure"], 100 * f["change_vs_previous_rel"], f["n"], 100 * (f["spread_rel"] or 0)))
     write_atomic(path, data)
     data["cached"] = False
     data["cache_file"] = str(path)
@@ -229,7 +310,9 @@ def roof_check(result: Dict[str, Any], ceilings: Dict[str, Any]) -> Optional[Dic
     stats = result.get("stats") or {}
     ci, p50 = stats.get("p50_ci95_ms"), stats.get("p50_ms")
     job_noise = (ci[1] - ci[0]) / 2 / p50 if ci and p50 else 0.0
-    if point["bound"] == "compute":
+    # the roof the efficiency is measured against (at the nominal ridge: also for a point near it)
+    binding = "compute" if point["roof_gops"] >= point["peak_gops"] else "memory"
+    if binding == "compute":
         spread = entry.get("spread_rel") or 0.0
     elif unit == "cpu":
         spread = (ceilings.get("bandwidth") or {}).get("spread_rel") or 0.0
@@ -239,17 +322,17 @@ def roof_check(result: Dict[str, Any], ceilings: Dict[str, Any]) -> Optional[Dic
     if point["efficiency"] <= 1.0 + noise:
         return None
     llc = (ceilings.get("bandwidth") or {}).get("llc_bytes") if unit == "cpu" else None  # the CPU's cache only
-    if point["bound"] == "memory" and llc and point["bytes"] <= llc:
+    if binding == "memory" and llc and point["bytes"] <= llc:
         return None  # its working set fits the cache: above the DRAM roof is expected
     bw_name = "STREAM bandwidth" if unit == "cpu" else "%s bandwidth through %s" % (unit.upper(), provider)
-    which = ("the %s peak %.1f G/s" % (point.get("peak_used"), point["peak_gops"]) if point["bound"] == "compute"
+    which = ("the %s peak %.1f G/s" % (point.get("peak_used"), point["peak_gops"]) if binding == "compute"
              else "the %s %.1f GB/s (working set %.0f MB > LLC %s)" % (
                  bw_name, point["bandwidth_gbps"], point["bytes"] / 1e6, "%.0f MB" % (llc / 1e6) if llc else "unknown"))
-    return {"job_id": result.get("job_id"), "bound": point["bound"], "efficiency": point["efficiency"],
+    return {"job_id": result.get("job_id"), "bound": binding, "efficiency": point["efficiency"],
             "attained_gops": point["attained_gops"], "roof_gops": point["roof_gops"], "noise": noise,
             "at_unix_s": time.time(),
             "reason": "%s ran at %.0f %% of its %s roof (noise allowance %.0f %%): %s is too low" % (
-                result.get("job_id"), 100 * point["efficiency"], point["bound"], 100 * noise, which)}
+                result.get("job_id"), 100 * point["efficiency"], binding, 100 * noise, which)}
 
 
 def measured_peaks(ceilings: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:

@@ -25,6 +25,28 @@ class UsageError(ValueError):
     pass
 
 
+class OutOfRange(argparse.ArgumentTypeError, ValueError):
+    """A flag's number outside what it can mean (argparse reports it before any work starts)."""
+
+
+def at_least(kind: type, low: float, strict: bool = False, what: str = "") -> Any:
+    """An argparse ``type`` that parses ``kind`` and refuses values below ``low`` (or equal to it when
+    ``strict``), naming the smallest value that works and what the flag is for."""
+    def parse(text: Any) -> Any:
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise OutOfRange("%r is not %s" % (text, "a whole number" if kind is int else "a number"))
+        if value != value or value < low or (strict and value == low):
+            raise OutOfRange("%s is out of range: give %s %s%s" % (
+                text, "more than" if strict else "at least", low if kind is float else int(low),
+                " (%s)" % what if what else ""))
+        return value
+
+    parse.__name__ = "%s %s %s" % (kind.__name__, ">" if strict else ">=", low)
+    return parse
+
+
 def _split(values: Optional[List[str]]) -> List[str]:
     out: List[str] = []
     for v in values or []:
@@ -123,19 +145,43 @@ def check_model_file(path: Path, fmt: str) -> None:
                              % (path, type(exc).__name__, str(exc)[:200]))
 
 
-def _file_artifact(path_text: str) -> ArtifactRef:
+def _stats_cache(sha256: str, seq_len: int) -> Path:  # noqa: D401
+    """Where the operation/byte counts of a model file with this content are kept (content-addressed: a file
+    read and counted once is neither parsed nor counted again, in this run or a later one)."""
+    from models.cache import cache_root
+    from models.stats import STATS_VERSION
+
+    return cache_root() / "file-stats" / ("%s-s%d-v%s.json" % (sha256, seq_len, STATS_VERSION))
+
+
+def _file_artifact(path_text: str, seq_len: Optional[int] = None) -> ArtifactRef:
+    """A user's model file as an artifact: checked, hashed, and (ONNX) its FLOPs and bytes counted at the sequence
+    length the jobs will run at (``--seq-len``; 128 by default)."""
     path = Path(path_text).expanduser()
     fmt, runtime = FORMAT_RUNTIME.get(path.suffix.lower(), (None, None))
     if fmt is None:
         raise UsageError("--model-file %s: unknown format %r; edgebench runs .onnx and .tflite files"
                          % (path, path.suffix))
-    check_model_file(path, fmt)
-    ref = ArtifactRef(model=slug_name(path.stem), variant="%s-file" % fmt, format=fmt, runtime=runtime,
-                      path=str(path.resolve()), sha256=None)
+    if not path.is_file() or path.stat().st_size == 0:
+        check_model_file(path, fmt)  # says which
     from device_agents.hashing import sha256_file
 
-    ref.sha256 = sha256_file(str(path))
+    sha256 = sha256_file(str(path))
+    ref = ArtifactRef(model=slug_name(path.stem), variant="%s-file" % fmt, format=fmt, runtime=runtime,
+                      path=str(path.resolve()), sha256=sha256)
+    if seq_len:
+        ref.seq_len = seq_len
     ref.file_bytes = path.stat().st_size
+    cached = _stats_cache(sha256, ref.seq_len)
+    try:
+        ref.stats = json.loads(cached.read_text()) if fmt == "onnx" else None
+    except (OSError, ValueError):
+        ref.stats = None
+    if isinstance(ref.stats, dict):  # this exact content was read and counted before
+        ref.params = ref.stats.get("params")
+        return ref
+    ref.stats = None
+    check_model_file(path, fmt)
     if fmt == "onnx":
         from models.analyze import AnalyzeError
         from models.stats import onnx_stats
@@ -146,6 +192,14 @@ def _file_artifact(path_text: str) -> ArtifactRef:
             ref.params = ref.stats.get("params")
         except (AnalyzeError, ValueError, KeyError) as exc:
             print("note: %s: no FLOPs/bytes analysis (%s); the roofline will skip it" % (path, exc))
+        else:
+            from .store import atomic_write
+
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(cached, lambda fh: fh.write(json.dumps(ref.stats)))
+            except OSError:
+                pass  # no cache: counted again next time
     return ref
 
 
@@ -242,18 +296,48 @@ def _runtimes(args: argparse.Namespace) -> List[str]:
     return out
 
 
-def plan_from_args(args: argparse.Namespace, device_names: List[str]) -> List[Any]:
-    """The jobs that the plan flags (``add_plan_flags``) ask for on ``device_names``: models built or found,
-    files checked, runtime options checked (UsageError names a bad flag). Shared by ``run`` and ``lab submit``."""
-    options = runtime_options(args)
-    artifacts: List[ArtifactRef] = [_file_artifact(p) for p in args.model_file or []]
-    models = _split(args.models)
+def wanted_variants(args: argparse.Namespace) -> List[str]:
+    """``--variants``, or the variants ``--runtimes`` stands for when no variant is named."""
     variants = _split(args.variants)
     runtimes = _runtimes(args)
     if not variants and runtimes:
         from models.zoo import load_zoo
 
         variants = load_zoo().variants_for_runtimes(runtimes)
+    return variants
+
+
+def refuse_unrunnable(variants: List[str], device_classes: Dict[str, str]) -> None:
+    """Before any conversion: a variant that none of the selected devices can run at all (a Core ML program on
+    Linux) is refused with the devices' classes and the fix (UsageError)."""
+    from models.zoo import load_zoo
+
+    zoo = load_zoo()
+    for name in variants:
+        try:
+            only = zoo.variant(name).only_on
+        except KeyError:
+            continue  # an unknown name is reported by the zoo with its list
+        if only and device_classes and not any(c in only for c in device_classes.values()):
+            raise UsageError("--variants %s runs only on %s devices, and %s: leave it out, or add such a device "
+                             "with --device (nothing was built or run)" % (
+                                 name, "/".join(only), "the selected device %s is %s" % next(iter(device_classes.items()))
+                                 if len(device_classes) == 1 else "none of the selected devices is (%s)" % ", ".join(
+                                     "%s: %s" % kv for kv in sorted(device_classes.items()))))
+
+
+def plan_from_args(args: argparse.Namespace, device_names: List[str],
+                   device_classes: Optional[Dict[str, str]] = None) -> List[Any]:
+    """The jobs that the plan flags (``add_plan_flags``) ask for on ``device_names``: models built or found,
+    files checked, runtime options checked (UsageError names a bad flag). Shared by ``run`` and ``lab submit``.
+    ``device_classes`` (device name -> class), where known, refuses variants none of them can run."""
+    options = runtime_options(args)
+    models = _split(args.models)
+    runtimes = _runtimes(args)
+    variants = wanted_variants(args)
+    if device_classes:
+        refuse_unrunnable(variants, device_classes)
+    artifacts: List[ArtifactRef] = [_file_artifact(p, args.seq_len) for p in args.model_file or []]
     if models or not artifacts:
         artifacts = zoo_artifacts(models or ["default"], variants) + artifacts
     if args.rounds < 1:
@@ -318,14 +402,44 @@ def _save_config(args: argparse.Namespace, store: RunStore) -> None:
     atomic_write(store.root / "run.yaml", lambda fh: fh.write(text))
 
 
+#: Run-level settings a resume takes from the run's own run.yaml unless given again on the command line (the
+#: jobs' own settings — measure spec, options, timeouts — are in its manifest already).
+RESUMED_SETTINGS = ("ceilings", "strict")
+
+
+def _resume_settings(args: argparse.Namespace, store: RunStore) -> None:
+    """A resume continues with the run's own settings: ``--ceilings skip`` stays skip."""
+    from .runconfig import ConfigError, load
+
+    saved_path = store.root / "run.yaml"
+    if not saved_path.is_file():
+        return
+    given = {a.split("=")[0] for a in sys.argv[1:] if a.startswith("--")}
+    try:
+        saved = load(saved_path, getattr(args, "run_parser", None) or _subparser(build_parser(), "run"))
+    except ConfigError as exc:
+        print("note: %s; resuming with the command line's settings" % exc, file=sys.stderr)
+        return
+    for key in RESUMED_SETTINGS:
+        if key in saved and saved[key] is not None and "--" + key.replace("_", "-") not in given:
+            setattr(args, key, saved[key])
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.power_log:
         from .powerlog import check_kind
 
         check_kind(args.power_log_kind or "")
+    from device_agents.phases import Phases
+
+    phases = Phases()
     inventory = load_inventory()
+    if args.resume is not None and not args.resume.strip():
+        raise UsageError("--resume needs a run id (e.g. --resume 20261207-041614-38c7); the runs are the folders "
+                         "under results/, and python -m bench history lists them")
     if args.resume:
         store = RunStore.open(args.resume).lock()  # before reading what is finished: one harness per run
+        _resume_settings(args, store)
         jobs = store.planned_jobs()
         done = set(store.finished_ids())
         todo = [j for j in jobs if j.job_id not in done]
@@ -334,28 +448,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         device_names = _split(args.device) or ["local"]
         devices = {d.name: d for d in resolve_devices(device_names, inventory)}
+        refuse_unrunnable(wanted_variants(args), {n: d.device_class for n, d in devices.items()})
         if not args.no_preflight:
-            preflight(list(devices.values()))
-        todo = plan_from_args(args, device_names)
+            with phases.phase("preflight"):
+                preflight(list(devices.values()))
+        with phases.phase("plan"):  # models built or found in the cache, options checked
+            todo = plan_from_args(args, device_names, {n: d.device_class for n, d in devices.items()})
         store = RunStore.create(todo, sys.argv).lock()
         _save_config(args, store)
         print("run %s: %d job(s) on %s → %s" % (store.run_id, len(todo), ", ".join(device_names), store.root))
     try:
-        return _run_locked(args, store, todo, devices)
+        return _run_locked(args, store, todo, devices, phases)
     finally:
         store.unlock()
 
 
-def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devices: Dict[str, Any]) -> int:
+def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devices: Dict[str, Any],
+                phases: Any = None) -> int:
     from .runner import Interrupted, run_plan
     from .store import ResultsDiskFull
 
     from .progress import ProgressPrinter
 
+    from device_agents.phases import Phases
+
+    phases = phases if phases is not None else Phases()
     progress = ProgressPrinter(len(todo))
     try:
         try:
-            counts = run_plan(store, todo, devices, printer=progress, ceilings=args.ceilings)
+            with phases.phase("jobs"):
+                counts = run_plan(store, todo, devices, printer=progress, ceilings=args.ceilings)
         finally:
             progress.close()
     except Interrupted:
@@ -376,13 +498,16 @@ def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devi
         _attach_log(store, args.power_log, args.power_log_kind)
     try:
         try:
-            finish_run(store)
+            store.set_state(store.manifest().get("state", "running"), phases_s=phases.to_json())
+            with phases.phase("report"):  # tables, plots, the history catalogue, report.md and .html
+                finish_run(store)
         except OSError as exc:  # the report's plots (matplotlib) hit a full disk as a plain OSError
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             raise ResultsDiskFull("results disk full while writing the report (%s)" % exc.strerror)
         # 'complete' only once the tables and the report are on disk
-        store.set_state("complete" if not remaining else "complete_with_errors", counts=counts)
+        store.set_state("complete" if not remaining else "complete_with_errors", counts=counts,
+                        phases_s=phases.to_json())
     except ResultsDiskFull as exc:
         print("\n%s: every job result is kept in %s; free space, then re-render with: python -m bench report %s"
               % (exc, store.root / "jobs", store.run_id), file=sys.stderr)
@@ -534,35 +659,35 @@ def add_plan_flags(p: argparse.ArgumentParser) -> None:
                    "executorch, tensorrt, coreml)")
     p.add_argument("--model-file", action="append", help="benchmark your own .onnx/.tflite/.pt2/.pte/.engine file "
                    "(repeatable)")
-    p.add_argument("--threads", type=int, help="threads for every runtime (default: the runtime's own default)")
+    p.add_argument("--threads", type=at_least(int, 1, what="threads per runtime"), help="threads for every runtime (default: the runtime's own default)")
     p.add_argument("--option", action="append", help="runtime option RUNTIME.KEY=VALUE, e.g. "
                    "onnxruntime.providers=CUDAExecutionProvider or litert.xnnpack=false (repeatable)")
-    p.add_argument("--runs", type=int, default=50, help="minimum timed runs per job (default 50)")
-    p.add_argument("--min-seconds", type=float, default=1.0, help="minimum timed seconds per job (default 1)")
-    p.add_argument("--max-seconds", type=float, default=60.0, help="stop a job's timed window after this (default 60)")
-    p.add_argument("--max-runs", type=int, default=10000, help="stop a job's timed window after this many runs "
+    p.add_argument("--runs", type=at_least(int, 1, what="timed runs per job"), default=50, help="minimum timed runs per job (default 50)")
+    p.add_argument("--min-seconds", type=at_least(float, 0.0, what="seconds; 0 = no minimum"), default=1.0, help="minimum timed seconds per job (default 1)")
+    p.add_argument("--max-seconds", type=at_least(float, 0.0, strict=True), default=60.0, help="stop a job's timed window after this (default 60)")
+    p.add_argument("--max-runs", type=at_least(int, 1), default=10000, help="stop a job's timed window after this many runs "
                    "(default 10000)")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5, at least 0.2 s)")
+    p.add_argument("--warmup", type=at_least(int, 0, what="warm-up runs"), default=5, help="warm-up runs (default 5, at least 0.2 s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
-    p.add_argument("--seq-len", type=int, metavar="N", help="sequence length for a dynamic sequence axis (default: "
+    p.add_argument("--seq-len", type=at_least(int, 1), metavar="N", help="sequence length for a dynamic sequence axis (default: "
                    "the zoo model's, 128)")
-    p.add_argument("--batch", type=int, metavar="N", help="batch size for a dynamic batch axis (default 1)")
+    p.add_argument("--batch", type=at_least(int, 1), metavar="N", help="batch size for a dynamic batch axis (default 1)")
     p.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="explicit input shapes, e.g. "
                    "input_ids:1x64,attention_mask:1x64 (win over --seq-len/--batch)")
     p.add_argument("--pin-cores", help="pin the agent to these cores, e.g. 0,1")
-    p.add_argument("--job-timeout", type=float, default=300.0, help="kill a job after this many seconds (default 300)")
+    p.add_argument("--job-timeout", type=at_least(float, 0.0, strict=True), default=300.0, help="kill a job after this many seconds (default 300)")
     p.add_argument("--ceilings", choices=("measure", "remeasure", "keep", "skip"), default="measure",
                    help="device ceilings for the roofline: measure (cached; stale or suspect ones are measured "
                    "again), remeasure, keep (use the cache as it is, never re-measure), or skip")
-    p.add_argument("--target-ci", type=float, metavar="PCT", help="run each job until its median's 95%% CI "
+    p.add_argument("--target-ci", type=at_least(float, 0.0, strict=True), metavar="PCT", help="run each job until its median's 95%% CI "
                    "half-width is at most PCT %% of the median (up to --max-seconds / --max-runs)")
-    p.add_argument("--rounds", type=int, default=1, metavar="N", help="run the whole job list N times, "
+    p.add_argument("--rounds", type=at_least(int, 1), default=1, metavar="N", help="run the whole job list N times, "
                    "interleaved, and report the between-round spread beside the within-run one")
     p.add_argument("--cooldown-temp", type=float, metavar="C", help="before each job wait until every thermal "
                    "zone is below C °C (recorded in the result)")
-    p.add_argument("--cooldown-max-s", type=float, default=300.0, metavar="S", help="longest cool-down wait "
+    p.add_argument("--cooldown-max-s", type=at_least(float, 0.0), default=300.0, metavar="S", help="longest cool-down wait "
                    "(default 300 s)")
-    p.add_argument("--sample-rate", type=float, help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
+    p.add_argument("--sample-rate", type=at_least(float, 0.0, what="Hz; 0 turns sampling off"), help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
 
 
 EXAMPLES = """examples:
@@ -637,7 +762,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .lab.cli import add_lab_parser
 
     add_lab_parser(sub)
+    _no_abbreviations(parser)
     return parser
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """``--thread 2`` is an error, not ``--threads 2``: a prefix of a flag is never taken for the flag, in every
+    (sub)command (argparse's allow_abbrev, set after the parsers are built so the lab's are covered too)."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _no_abbreviations(sub)
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

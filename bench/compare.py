@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .stats import bootstrap_medians
+from .stats import bootstrap_medians, mann_whitney_u
 from .validity import round_groups
 
 DEFAULT_KEY = ("device", "model", "variant", "runtime", "options")
@@ -91,8 +91,6 @@ MIN_EFFECT = 0.147
 def compare_samples(a: Sequence[float], b: Sequence[float], threshold: float = DEFAULT_THRESHOLD,
                     noise_floor: float = 0.0, seed: int = 0) -> Dict[str, Any]:
     """The statistics and verdict of B against A (latencies in ms; see the module docstring)."""
-    from scipy.stats import mannwhitneyu
-
     xa = np.asarray(a, dtype=float)
     xb = np.asarray(b, dtype=float)
     xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
@@ -103,14 +101,13 @@ def compare_samples(a: Sequence[float], b: Sequence[float], threshold: float = D
     boot_b = bootstrap_medians(_thin(xb), RESAMPLES, seed + 1)
     ratios = boot_b / boot_a
     lo, hi = (float(v) for v in np.quantile(ratios, [ALPHA / 2, 1 - ALPHA / 2]))
-    test = mannwhitneyu(xb, xa, alternative="two-sided")
-    u_b = float(test.statistic)  # pairs where B > A (ties count half)
+    u_b, p_value = mann_whitney_u(xb, xa)  # u_b: pairs where B > A (ties count half)
     cliffs = 2.0 * u_b / (xa.size * xb.size) - 1.0
     ratio = mb / ma
     floor = max(threshold, noise_floor)
     # a real difference also shows in most pairs of samples: |Cliff's delta| >= 0.147 (Romano et al.'s
     # "small"); two noisy runs of one configuration can differ in median while overlapping almost entirely
-    significant = test.pvalue < ALPHA and (hi < 1.0 or lo > 1.0) and abs(cliffs) >= MIN_EFFECT
+    significant = p_value < ALPHA and (hi < 1.0 or lo > 1.0) and abs(cliffs) >= MIN_EFFECT
     if significant and ratio <= 1.0 / (1.0 + floor):
         verdict = "faster"
     elif significant and ratio >= 1.0 + floor:
@@ -118,14 +115,14 @@ def compare_samples(a: Sequence[float], b: Sequence[float], threshold: float = D
     else:
         verdict = "no significant difference"
     out = {"n_a": int(xa.size), "n_b": int(xb.size), "p50_a_ms": ma, "p50_b_ms": mb, "ratio": ratio,
-           "ratio_ci95": [lo, hi], "mann_whitney_u": u_b, "p_value": float(test.pvalue), "cliffs_delta": cliffs,
+           "ratio_ci95": [lo, hi], "mann_whitney_u": u_b, "p_value": float(p_value), "cliffs_delta": cliffs,
            "noise_floor": floor, "verdict": verdict}
     if verdict == "no significant difference" and significant:
         out["note"] = "statistically different (p = %.2g) but by %.1f %%, within the %.0f %% noise floor" % (
-            test.pvalue, 100 * abs(ratio - 1), 100 * floor)
-    elif verdict == "no significant difference" and test.pvalue < ALPHA and abs(cliffs) < MIN_EFFECT:
+            p_value, 100 * abs(ratio - 1), 100 * floor)
+    elif verdict == "no significant difference" and p_value < ALPHA and abs(cliffs) < MIN_EFFECT:
         out["note"] = ("medians differ by %.1f %% (p = %.2g) but the samples overlap almost entirely (Cliff's delta "
-                       "%+.2f, below %.3f)" % (100 * abs(ratio - 1), test.pvalue, cliffs, MIN_EFFECT))
+                       "%+.2f, below %.3f)" % (100 * abs(ratio - 1), p_value, cliffs, MIN_EFFECT))
     return out
 
 

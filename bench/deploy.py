@@ -125,8 +125,12 @@ def check_workdir(transport: Transport, python: str, device_name: str, timeout_s
 
 def agent_env(agent_dir: str, jobdir: str) -> dict:
     """The agent's environment: its package on the path, and no byte-code read from or written beside it
-    (a planted __pycache__/*.pyc whose header matches the source would run instead of the checked .py)."""
-    return {"PYTHONPATH": agent_dir, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": jobdir + "/.pycache"}
+    (a planted __pycache__/*.pyc whose header matches the source would run instead of the checked .py); its
+    data caches (the runtime probe's facts, never code) in ``agent/<hash>.state`` inside the checked work dir."""
+    env = {"PYTHONPATH": agent_dir, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": jobdir + "/.pycache"}
+    if agent_dir:
+        env["EDGEBENCH_AGENT_STATE"] = agent_dir.rstrip("/") + ".state"
+    return env
 
 
 def deploy_agent(transport: Transport, stats: PushStats) -> str:
@@ -163,8 +167,18 @@ def agent_argv(device: Any, transport: Transport, command: str, job_file: str, o
     return argv
 
 
+def artifact_remote(transport: Transport, local: Path, sha256: str) -> str:
+    """Where a model file lives on the device: one folder per content hash."""
+    return transport.join("models", sha256[:32], local.name)
+
+
+def artifact_on_device(transport: Transport, local: Path, sha256: str) -> bool:
+    """Is this exact model file already on the device (one hash round trip)?"""
+    return bool(sha256) and transport.file_sha256(artifact_remote(transport, local, sha256)) == sha256
+
+
 def deploy_artifact(transport: Transport, local: Path, sha256: str, stats: PushStats) -> str:
     """Put a model file on the device by content; returns its path there."""
-    remote = transport.join("models", sha256[:32], local.name)
+    remote = artifact_remote(transport, local, sha256)
     push_file(transport, local, remote, sha256, stats)
     return remote

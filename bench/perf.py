@@ -8,8 +8,10 @@ Ratios: A.p50 / B.ort_p50 (what a user sees vs ORT's own time) and B.p50 / B.ort
 only). Also prints the host-side wall time per job (deploy + process start + load + measurement).
 Every round prints its validity (bench.validity); ratios come from valid rounds only.
 
-Sections (``python -m bench.perf [harness] [sampler] [energy] [stream] [ceilings]``, default all):
-sampler overhead, energy integration against known energy, the bandwidth kernels side by side with
+Sections (``python -m bench.perf [cost] [harness] [sampler] [energy] [stream] [ceilings]``, default all):
+the harness's own cost (a one-job and a 16-job ``bench run`` as a user types it, interleaved with a raw
+script that loads the same model and runs it the same number of times, and where the time goes phase by
+phase), sampler overhead, energy integration against known energy, the bandwidth kernels side by side with
 STREAM compiled from its public source (bench/stream_ref.py), and the spread of the measured ORT fp32
 peak over back-to-back measurements, before (one best-of-10) and now (until stable).
 """
@@ -112,6 +114,118 @@ def harness_overhead(work: Path, rounds: int = 3) -> int:
           "harness's timing overhead per inference. 'refused': no round of that kind was valid (see the round\n"
           "lines for why); a ratio from invalid rounds would describe the host's noise, not the harness.")
     return 0
+
+
+#: The raw script of the cost section: load the model with ONNX Runtime and run it ``warmup + runs`` times on
+#: random inputs of the job's shapes, nothing else — what a user would write by hand.
+RAW_SCRIPT = r"""
+import sys, time, json
+import numpy as np
+import onnxruntime as ort
+path, calls, seq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+rng = np.random.default_rng(0)
+feeds = {}
+for i in s.get_inputs():
+    shape = [d if isinstance(d, int) else (1 if k == 0 else seq) for k, d in enumerate(i.shape)]
+    feeds[i.name] = (rng.integers(0, 100, shape).astype(np.int64) if "int64" in i.type
+                     else rng.standard_normal(shape).astype(np.float32))
+for _ in range(calls):
+    s.run(None, feeds)
+"""
+
+
+def _timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, Any]:
+    import subprocess
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    return time.perf_counter() - t0, proc
+
+
+def _newest_run(results: Path) -> Path:
+    return max((p for p in results.iterdir() if (p / "manifest.json").is_file()), key=lambda p: p.stat().st_mtime)
+
+
+#: Agent phases that are the measurement itself (what a raw script also spends): the rest is the harness's cost.
+MEASURED_PHASES = ("load", "first_inference", "warmup", "window")
+
+
+def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
+    """Wall time of ``bench run`` (one job; ``jobs_many`` jobs) against a raw script running the same model the
+    same number of times, interleaved; every round's jobs judged by bench.validity; the phase breakdown."""
+    import json
+    import os
+
+    (art,) = [a for a in zoo_artifacts(["tinybert-4"], ["onnx-fp32"]) if a.status == "built"] or [None]
+    if art is None:
+        print("cost: tinybert-4 onnx-fp32 could not be built", file=sys.stderr)
+        return 1
+    tiny = _tiny_onnx(work)
+    copies = []
+    for i in range(jobs_many):
+        p = work / ("tiny%02d.onnx" % i)
+        p.write_bytes(Path(tiny.path).read_bytes() + b"")  # same graph, own file: one job each
+        copies += ["--model-file", str(p)]
+    env = dict(os.environ, EDGEBENCH_RESULTS=str(work / "cost-results"))
+    (work / "cost-results").mkdir(exist_ok=True)
+    bench = [sys.executable, "-m", "bench", "run", "--device", "local", "--ceilings", "skip"]
+    one: List[Dict[str, Any]] = []
+    many: List[Dict[str, Any]] = []
+    print("harness cost: %d interleaved rounds on the local device (bench run as a user types it vs a raw script)"
+          % rounds)
+    for r in range(rounds):
+        wall, proc = _timed(bench + ["--models", "tinybert-4", "--variants", "onnx-fp32"], env)
+        if proc.returncode not in (0, 1):
+            print("cost: bench run failed: %s" % proc.stderr[-500:], file=sys.stderr)
+            return 1
+        run = _newest_run(work / "cost-results")
+        (job,) = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+        calls = int(job["timing"]["warmup_runs"]) + int(job["timing"]["runs"]) + 1
+        raw_wall, raw = _timed([sys.executable, "-c", RAW_SCRIPT, str(art.path), str(calls), "128"], env)
+        if raw.returncode != 0:
+            print("cost: the raw script failed: %s" % raw.stderr[-500:], file=sys.stderr)
+            return 1
+        one.append({"wall": wall, "raw": raw_wall, "job": job, "run": json.loads((run / "manifest.json").read_text()),
+                    "valid": bool((job.get("validity") or {}).get("valid"))})
+        print("  round %d  one job: bench run %.2f s, raw script %.2f s (%d calls)  → harness +%.2f s  job %s"
+              % (r + 1, wall, raw_wall, calls, wall - raw_wall, _validity_codes(job)))
+        wall_m, proc = _timed(bench + ["--runs", "20", "--min-seconds", "0.2", "--warmup", "2"] + copies, env)
+        run = _newest_run(work / "cost-results")
+        jobs = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+        measured = sum(sum(float((j.get("phases_s") or {}).get(k, 0.0)) for k in MEASURED_PHASES) for j in jobs)
+        ok = sum(1 for j in jobs if j.get("status") == "ok")
+        many.append({"wall": wall_m, "measured": measured, "n": len(jobs), "ok": ok})
+        print("  round %d  %d jobs: bench run %.2f s, agents' measured phases %.2f s → %.3f s per job beyond them"
+              " (%d ok)" % (r + 1, jobs_many, wall_m, measured, (wall_m - measured) / max(1, len(jobs)), ok))
+    med = statistics.median
+    print("\none job (tinybert-4 onnx-fp32), median of %d rounds: bench run %.2f s, raw script %.2f s, "
+          "difference %.2f s (budget 4 s)" % (rounds, med(o["wall"] for o in one), med(o["raw"] for o in one),
+                                              med(o["wall"] - o["raw"] for o in one)))
+    print("%d jobs (tiny MatMul model): %.3f s per job beyond the agents' measured phases (budget 0.5 s), "
+          "median of %d rounds" % (jobs_many, med((m["wall"] - m["measured"]) / max(1, m["n"]) for m in many), rounds))
+    _print_phases(one)
+    if not any(o["valid"] for o in one):
+        print("note: no round's job was valid on this host (see the round lines): the latency is noisy, the "
+              "harness's cost figures above are wall times and stand on their own")
+    return 0
+
+
+def _print_phases(rounds: List[Dict[str, Any]]) -> None:
+    """Median seconds per phase: the run (plan, jobs, report), the host per job, the agent per job."""
+    def table(title: str, dicts: List[Dict[str, float]]) -> None:
+        keys = sorted({k for d in dicts for k in d}, key=lambda k: -statistics.median(d.get(k, 0.0) for d in dicts))
+        print("  %s: %s" % (title, ", ".join("%s %.3f" % (k, statistics.median(d.get(k, 0.0) for d in dicts))
+                                              for k in keys)))
+    print("where the time goes (seconds, median over rounds):")
+    table("run", [o["run"].get("phases_s") or {} for o in rounds])
+    table("host per job", [(o["job"].get("host") or {}).get("phases_s") or {} for o in rounds])
+    table("agent per job", [o["job"].get("phases_s") or {} for o in rounds])
+    agent = [o["job"].get("phases_s") or {} for o in rounds]
+    beyond = [d.get("total", 0.0) - sum(d.get(k, 0.0) for k in MEASURED_PHASES) for d in agent]
+    print("  agent overhead beyond load, first inference, warm-up and window: %.3f s (budget 0.3 s)"
+          % statistics.median(beyond))
 
 
 def _jetson_like_tree(root: Path) -> Dict[str, str]:
@@ -293,8 +407,10 @@ def ceilings_spread(work: Path, repeats: int = 5) -> int:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="edgebench-perf-"))
-    which = sys.argv[1:] or ["harness", "sampler", "energy", "stream", "ceilings"]
+    which = sys.argv[1:] or ["cost", "harness", "sampler", "energy", "stream", "ceilings"]
     rc = 0
+    if "cost" in which:
+        rc |= harness_cost(work)
     if "harness" in which:
         rc |= harness_overhead(work)
     if "sampler" in which:

@@ -53,8 +53,9 @@ def load(path: Path, parser: argparse.ArgumentParser) -> Dict[str, Any]:
         else:
             try:
                 value = action.type(value) if action.type else value
-            except (TypeError, ValueError):
-                raise ConfigError("--config %s: %s must be %s, not %r" % (path, key, action.type.__name__, value))
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                raise ConfigError("--config %s: %s must be %s, not %r%s" % (path, key, action.type.__name__, value,
+                                                                            " (%s)" % exc if str(exc) else ""))
             if action.choices and value not in action.choices:
                 raise ConfigError("--config %s: %s must be one of %s, not %r"
                                   % (path, key, ", ".join(map(str, action.choices)), value))

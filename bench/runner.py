@@ -15,7 +15,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .deploy import PushStats, UnsafeWorkdir, agent_argv, agent_env, check_workdir, deploy_agent, deploy_artifact
+from device_agents.phases import Phases
+
+from .deploy import (PushStats, UnsafeWorkdir, agent_argv, agent_env, artifact_on_device, check_workdir,
+                     deploy_agent, deploy_artifact)
 from .inventory import Device
 from .plan import PlannedJob
 from .stats import summarize
@@ -162,7 +165,10 @@ class DeviceWorker:
         if isinstance(result.get("host"), dict):  # the host's clock around the whole job (deploy, run, pull)
             result["host"].update(job_started_unix_s=started_unix_s, job_finished_unix_s=time.time())
         try:
+            t_summary = time.perf_counter()
             result = self.finish(job, result, time.perf_counter() - start)
+            if isinstance((result.get("host") or {}).get("phases_s"), dict):
+                result["host"]["phases_s"]["summarize"] = round(time.perf_counter() - t_summary, 4)
         except Exception as exc:  # summarising a hostile or huge result must not lose the measurement
             result.setdefault("warnings", []).append("summary failed: %s: %s" % (type(exc).__name__, exc))
             result.update(status="error", error_type="harness",
@@ -210,19 +216,31 @@ class DeviceWorker:
         if self.device.transport == "adb" and not self.device.python:
             return self.run_native(job)
         push = PushStats()
+        ph = Phases()
         try:
-            transport = self.connect()
+            with ph.phase("connect"):
+                transport = self.connect()
             t0 = time.perf_counter()
             if self.agent_dir is None:
-                check_workdir(transport, self.device.python, self.device.name, timeout_s=min(60.0, job.timeout_s))
-            self.agent_dir = deploy_agent(transport, push)
-            missing = self._runtime_missing(transport, job)
+                with ph.phase("workdir_check"):
+                    check_workdir(transport, self.device.python, self.device.name,
+                                  timeout_s=min(60.0, job.timeout_s))
+            with ph.phase("deploy_agent"):
+                self.agent_dir = deploy_agent(transport, push)
+            with ph.phase("deploy_model"):
+                on_device = artifact_on_device(transport, Path(art.path), art.sha256 or "")
+            missing = None
+            if not on_device:  # before a push the probe can save: a missing runtime is said without sending the model
+                with ph.phase("runtime_probe"):
+                    missing = self._runtime_missing(transport, job)
             if missing is not None:
                 return {"job_id": job.job_id, "status": "unavailable", "error_type": "runtime_missing",
                         "reason": missing, "runtime": {"name": job.runtime, "availability": self.runtimes[job.runtime]},
                         "host": {"bytes_pushed": push.bytes_sent, "files_pushed": push.files_sent,
-                                 "model_pushed": False}}
-            model_remote = deploy_artifact(transport, Path(art.path), art.sha256 or "", push)
+                                 "model_pushed": False, "phases_s": ph.to_json()}}
+            with ph.phase("deploy_model"):
+                model_remote = deploy_artifact(transport, Path(art.path), art.sha256 or "", push)
+            ph_write = time.perf_counter()
             jobdir = transport.join("jobs", self.store.run_id, job.job_id)
             transport.remove_tree(jobdir)
             agent_job = {
@@ -234,9 +252,12 @@ class DeviceWorker:
                 "measure": job.measure,
             }
             transport.write_text(jobdir + "/job.json", json.dumps(agent_job, indent=1))
+            ph.add("write_job", time.perf_counter() - ph_write)
             push_s = time.perf_counter() - t0
             argv = agent_argv(self.device, transport, "run", "job.json", "result.json", job.timeout_s + 5)
-            res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir, env=agent_env(self.agent_dir, jobdir))
+            with ph.phase("exec"):
+                res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir,
+                                     env=agent_env(self.agent_dir, jobdir))
         except UnsafeWorkdir as exc:
             self.agent_dir = None
             return _error(job, "unsafe_workdir", str(exc))
@@ -245,7 +266,7 @@ class DeviceWorker:
             return _error(job, "transport", str(exc))
         host = {"push_s": round(push_s, 4), "bytes_pushed": push.bytes_sent, "files_pushed": push.files_sent,
                 "files_already_on_device": push.files_skipped, "exec_s": round(res.duration_s, 4),
-                "command": " ".join(shlex.quote(a) for a in argv), "workdir": jobdir}
+                "command": " ".join(shlex.quote(a) for a in argv), "workdir": jobdir, "phases_s": ph.seconds}
         if self.stop.is_set():
             return _error(job, "interrupted", "interrupted by the user", host=host)
         if res.timed_out:
@@ -254,7 +275,8 @@ class DeviceWorker:
             return _error(job, "timeout", "; ".join(p for p in parts if p), host=host,
                           stderr_tail=res.stderr[-2000:], kill_confirmed=res.kill_confirmed)
         try:
-            raw = transport.pull(jobdir + "/result.json")
+            with ph.phase("pull"):
+                raw = transport.pull(jobdir + "/result.json")
         except FileNotFoundError:
             raw = None
         except TransportError as exc:
@@ -264,6 +286,7 @@ class DeviceWorker:
             return _error(job, "agent_crash", "%s: %s" % (_exit_cause(res, "an empty result.json" if raw is not None
                                                                      else "no result"), _last_line(res.stderr)),
                           host=host, stderr_tail=res.stderr[-4000:])
+        ph_validate = time.perf_counter()
         try:
             parsed = parse_device_json(raw)
         except ResultInvalid as exc:
@@ -278,13 +301,20 @@ class DeviceWorker:
         except ResultInvalid as exc:
             return _error(job, "bad_result", "the device returned a malformed result: %s" % exc, host=host,
                           raw_result=raw[:4000].decode("utf-8", "replace"))
+        ph.add("validate", time.perf_counter() - ph_validate)
         result["host"] = host
         if res.stderr.strip():
             result["stderr_tail"] = res.stderr[-2000:]
         try:
-            transport.remove_tree(jobdir)
+            with ph.phase("cleanup"):
+                transport.remove_tree(jobdir)
         except TransportError as exc:
             result.setdefault("warnings", []).append("job folder %s left on the device: %s" % (jobdir, exc))
+        host["phases_s"] = ph.to_json()
+        agent_total = (result.get("phases_s") or {}).get("total") if isinstance(result.get("phases_s"), dict) else None
+        if isinstance(agent_total, (int, float)):
+            # process spawn, transport, the agent writing its result: exec time the agent's clock did not see
+            host["phases_s"]["agent_outside"] = round(max(0.0, res.duration_s - float(agent_total)), 4)
         return result
 
     def _runtime_missing(self, transport: Transport, job: PlannedJob) -> Optional[str]:
@@ -333,6 +363,11 @@ class DeviceWorker:
         result["runtime_name"] = job.runtime
         result["plan"] = job.to_json()
         result["host_wall_s"] = round(wall_s, 3)
+        if result.get("status") == "error" and result.get("error_type") == "inference":
+            hint = shape_hint(job, result)
+            if hint:
+                result["hint"] = hint
+                result["error"] = "%s — %s" % (result.get("error"), hint)
         if result.get("status") == "ok":
             from .validity import verdict
 
@@ -361,6 +396,28 @@ class DeviceWorker:
             self.printer("ceilings: suspect — %s; measuring them again once (--ceilings keep: never)"
                          % suspect["reason"])
             self.measure_ceilings(reason=suspect["reason"])
+
+
+def shape_hint(job: PlannedJob, result: Dict[str, Any]) -> Optional[str]:
+    """For a job that failed at inference: the shapes its inputs were made at and how to change them, with the
+    sequence length the ONNX graph seems exported for when it tells (models.shape_hint)."""
+    recipe = result.get("inputs") if isinstance(result.get("inputs"), list) else []
+    shapes = ", ".join("%s %s" % (r.get("name"), "x".join(str(d) for d in r.get("shape") or []))
+                       for r in recipe if isinstance(r, dict))
+    if not shapes:
+        return None
+    seq = (job.measure or {}).get("seq_len") or getattr(job.artifact, "seq_len", None)
+    exported = None
+    if job.artifact.format == "onnx" and job.artifact.path:
+        from models.shape_hint import exported_seq_len
+
+        exported = exported_seq_len(Path(job.artifact.path), seq)
+    text = "the inputs were made at %s" % shapes
+    if exported:
+        return text + "; the graph's shapes say it was exported at sequence length %d: try --seq-len %d (or --shapes " \
+                      "NAME:DIMS)" % (exported, exported)
+    return text + "; if the model was exported for other shapes, give them with --seq-len N, --batch N or --shapes " \
+                  "NAME:DIMS"
 
 
 def gpu_providers_of(jobs: List[PlannedJob]) -> List[str]:
@@ -394,17 +451,17 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
     if status == "ok":
         st = result["stats"]
         mem = (result.get("memory") or {}).get("peak_over_baseline_bytes")
-        from .validity import summary_line
+        from .validity import short_line
 
         placement = result.get("placement") or {}
         unit = " on %s" % placement["compute_unit"].upper() if placement.get("compute_unit") not in (None, "cpu") else ""
         dropped = ("  WARNING: requested %s dropped, ran on %s" % (", ".join(placement["dropped"]),
                                                                 ", ".join(placement.get("used") or []))
                    if placement.get("dropped") else "")
-        return "%s  ok%s  p50 %s  p90 %s  n=%d  peak mem %s  %s%s" % (
+        return "%s  ok%s  p50 %s  p90 %s  n=%d  mem %s  %s%s" % (
             head, unit, _ms(st.get("p50_ms")), _ms(st.get("p90_ms")), st["n"],
-            "%.1f MB" % (mem / 1e6) if mem is not None else "n/a",
-            summary_line(result.get("validity")), dropped)
+            "%.0f MB" % (mem / 1e6) if mem is not None else "n/a",
+            short_line(result.get("validity")), dropped)
     if status == "unavailable":
         return "%s  UNAVAILABLE: %s" % (head, result.get("reason"))
     return "%s  ERROR (%s): %s" % (head, result.get("error_type"), result.get("error"))
@@ -412,7 +469,7 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
 
 def _ms(value: Optional[float]) -> str:
     """A latency for a progress line (43.1 µs, 13.4 ms, 2.05 s); "n/a" where the tool printed none."""
-    from .report.tables import fmt_duration_ms
+    from .fmt import fmt_duration_ms
 
     return fmt_duration_ms(value) if value is not None else "n/a"
 

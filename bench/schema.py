@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -43,6 +44,74 @@ class Memory(_Open):
     peak_over_baseline_bytes: Optional[int] = None
 
 
+#: Most examples an accuracy pass may report (device_agents.accuracy bounds the values it returns).
+MAX_ACCURACY_EXAMPLES = 1_000_000
+
+
+class AccuracyReference(_Open):
+    """The FP32 reference's side of an accuracy pass: per example cosine to the job's outputs, top-1 agreement."""
+
+    variant: Optional[str] = None
+    error: Optional[str] = None
+    cosine: Optional[List[Optional[float]]] = Field(default=None, max_length=MAX_ACCURACY_EXAMPLES)
+    top1_agree: Optional[List[bool]] = Field(default=None, max_length=MAX_ACCURACY_EXAMPLES)
+    non_finite: Optional[Dict[str, int]] = None
+
+    @field_validator("cosine")
+    @classmethod
+    def _cosines(cls, v: Optional[List[Optional[float]]]) -> Optional[List[Optional[float]]]:
+        for i, c in enumerate(v or []):
+            if c is not None and not -1.0 - 1e-6 <= c <= 1.0 + 1e-6:
+                raise ValueError("cosine %d is %r: a cosine lies in [-1, 1]" % (i, c))
+        return v
+
+
+class AccuracyPass(_Open):
+    """What the agent's accuracy pass returns (device_agents.accuracy): predictions or outputs per example, or an
+    error; the host scores it against its own labels."""
+
+    error: Optional[str] = None
+    n: Optional[int] = Field(default=None, ge=1, le=MAX_ACCURACY_EXAMPLES)
+    batch: Optional[int] = Field(default=None, ge=1)
+    output: Optional[str] = None
+    returns: Optional[Literal["topk", "outputs"]] = None
+    values_per_example: Optional[int] = Field(default=None, ge=1)
+    topk: Optional[List[List[int]]] = Field(default=None, max_length=MAX_ACCURACY_EXAMPLES)
+    outputs: Optional[List[List[Optional[float]]]] = Field(default=None, max_length=MAX_ACCURACY_EXAMPLES)
+    non_finite: Optional[Dict[str, int]] = None
+    reference: Optional[AccuracyReference] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AccuracyPass":
+        if self.error is not None:
+            return self
+        rows = self.topk if self.returns == "topk" else self.outputs
+        if self.n is None or rows is None:
+            raise ValueError("an accuracy pass without an error needs n and its %s" % (self.returns or "returns"))
+        if len(rows) != self.n:
+            raise ValueError("n is %d but %d examples are returned" % (self.n, len(rows)))
+        ref = self.reference
+        for name in ("cosine", "top1_agree"):
+            got = getattr(ref, name) if ref is not None else None
+            if got is not None and len(got) != self.n:
+                raise ValueError("reference.%s holds %d examples, not n = %d" % (name, len(got), self.n))
+        if any(c < 0 for c in (self.non_finite or {}).values()):
+            raise ValueError("non_finite counts must be >= 0")
+        return self
+
+
+class AccuracyFigure(_Open):
+    """The host's score of a job's accuracy pass (bench/analysis/accuracy.py), as stored in jobs/*.json."""
+
+    metric: Optional[str] = None
+    value: Optional[float] = None
+    n: Optional[int] = None
+    ci95: Optional[List[float]] = Field(default=None, min_length=2, max_length=2)
+    labels_source: Optional[str] = None
+    reason: Optional[str] = None
+    vs_baseline: Optional[Dict[str, Any]] = None
+
+
 class AgentResult(_Open):
     """``result.json`` as the agent writes it (schema ``device_agents.SCHEMA_VERSION``)."""
 
@@ -61,6 +130,18 @@ class AgentResult(_Open):
     runtime: Optional[Dict[str, Any]] = None
     outputs: Optional[List[Dict[str, Any]]] = None
     warnings: Optional[List[str]] = None
+    #: The accuracy pass over the job's dataset (device_agents.accuracy), when the job has one.
+    accuracy_pass: Optional[AccuracyPass] = None
+    #: Seconds per phase of the agent's own work (device_agents.phases): the harness's overhead, never a result.
+    phases_s: Optional[Dict[str, float]] = None
+
+    @field_validator("phases_s")
+    @classmethod
+    def _phases(cls, v: Optional[Dict[str, float]]) -> Optional[Dict[str, float]]:
+        for name, seconds in (v or {}).items():
+            if not (0 <= seconds <= 1e6):
+                raise ValueError("phase %r is %r s: phase times must be >= 0 and <= 1e6 s" % (name, seconds))
+        return v
 
     @field_validator("latencies_ms")
     @classmethod
@@ -111,8 +192,13 @@ def _no_constant(name: str) -> Any:
 
 def parse_device_json(raw: bytes) -> Any:
     """JSON from a device, refusing NaN/Infinity anywhere in it (Python's json accepts them; our stored
-    files, written with allow_nan=False, could not hold them)."""
-    return json.loads(raw, parse_constant=_no_constant)
+    files, written with allow_nan=False, could not hold them). JSON nested deeper than Python's parser
+    can follow is a bad result (ResultInvalid), not a harness bug."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ResultInvalid("it is nested too deeply to read (more than ~%d levels): not a result"
+                            % sys.getrecursionlimit())
 
 
 def check_agent_result(raw: Any, job_id: str) -> Dict[str, Any]:
@@ -139,6 +225,7 @@ class StoredResult(AgentResult):
     variant: Optional[str] = None
     runtime_name: Optional[str] = None
     stats: Optional[Dict[str, Any]] = None
+    accuracy: Optional[AccuracyFigure] = None
 
     @model_validator(mode="after")
     def _ok_has_measurement(self) -> "StoredResult":  # a stored error may lack the agent's details

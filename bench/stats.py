@@ -15,6 +15,7 @@ its resample indices in chunks of at most ``CHUNK_ELEMENTS`` at a time, so its m
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
@@ -84,3 +85,60 @@ def summarize(latencies_ms: Sequence[float]) -> Dict[str, Any]:
     if bad:
         out["non_finite"] = bad
     return out
+
+
+def _rank_average(xy: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Ranks from 1 with ties averaged, and the size of every tie group (1 for a value seen once)."""
+    order = np.argsort(xy, kind="mergesort")
+    sorted_xy = xy[order]
+    new_group = np.concatenate(([True], sorted_xy[1:] != sorted_xy[:-1]))
+    group = np.cumsum(new_group) - 1
+    counts = np.bincount(group)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    avg = first + (counts + 1) / 2.0  # mean of ranks first+1 .. first+count
+    ranks = np.empty(xy.size, dtype=float)
+    ranks[order] = avg[group]
+    return ranks, counts
+
+
+def _exact_u_sf(u: int, n1: int, n2: int) -> float:
+    """P(U >= u) under H0 without ties: U's counts are the coefficients of the Gaussian binomial
+    [n1+n2 choose m]_q, m = min(n1, n2) (exact integers: slow only for large samples, which never come here)."""
+    m, n = min(n1, n2), max(n1, n2)
+    deg = m * n
+    c = [0] * (deg + 1)
+    c[0] = 1
+    for i in range(1, m + 1):  # multiply by (1 - q^(n+i)), divide by (1 - q^i)
+        k = n + i
+        for j in range(deg, k - 1, -1):
+            c[j] -= c[j - k]
+        for j in range(i, deg + 1):
+            c[j] += c[j - i]
+    total = sum(c)
+    return sum(c[max(0, u):]) / total
+
+
+def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> Tuple[float, float]:
+    """Two-sided Mann-Whitney U test of ``x`` against ``y``: (U of x, p-value).
+
+    The same method and numbers as ``scipy.stats.mannwhitneyu(x, y, alternative="two-sided")`` (method "auto":
+    the exact null distribution when a sample has 8 or fewer values and there are no ties, otherwise the
+    normal approximation with tie and continuity corrections), in numpy alone: importing scipy.stats costs
+    about a second, once per process, on the run path (the level-shift check of every job)."""
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    n1, n2 = a.size, b.size
+    if n1 == 0 or n2 == 0:
+        raise ValueError("mann_whitney_u needs at least one value on each side")
+    ranks, ties = _rank_average(np.concatenate([a, b]))
+    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
+    u = max(u1, n1 * n2 - u1)
+    if (n1 > 8 and n2 > 8) or bool(np.any(ties > 1)):
+        n = n1 + n2
+        tie_term = float(np.sum(ties.astype(float) ** 3 - ties))
+        s = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
+        z = (u - n1 * n2 / 2.0 - 0.5) / s if s > 0 else math.inf
+        p = 2.0 * 0.5 * math.erfc(z / math.sqrt(2.0))
+    else:
+        p = 2.0 * _exact_u_sf(int(round(u)), n1, n2)
+    return u1, min(1.0, max(0.0, p))

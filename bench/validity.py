@@ -133,7 +133,7 @@ def level_shift(latencies_ms: Sequence[float]) -> Optional[Dict[str, Any]]:
     """The stretch of the window whose median differs most from the rest (block medians), with its
     relative shift and a Mann-Whitney p-value of the raw samples inside vs outside; None when the
     series is too short (< 4 blocks of SHIFT_MIN_BLOCK)."""
-    from scipy.stats import mannwhitneyu
+    from .stats import mann_whitney_u
 
     x = np.asarray(latencies_ms, dtype=float)
     n = x.size
@@ -163,7 +163,7 @@ def level_shift(latencies_ms: Sequence[float]) -> Optional[Dict[str, Any]]:
     s0, s1 = int(bounds[i]), int(bounds[j])
     inside = _thin(x[s0:s1], 5000)
     outside = _thin(np.concatenate([x[:s0], x[s1:]]), 5000)
-    p = float(mannwhitneyu(inside, outside, alternative="two-sided").pvalue) if inside.size and outside.size else 1.0
+    p = mann_whitney_u(inside, outside)[1] if inside.size and outside.size else 1.0
     return {"start_sample": s0, "end_sample": s1, "shift_rel": float(math.expm1(diff)), "p_value": p,
             "inside_median_ms": float(np.median(x[s0:s1])), "outside_median_ms": float(np.median(outside))}
 
@@ -251,6 +251,26 @@ def _conditions_checks(result: Dict[str, Any]) -> Tuple[List[Dict[str, str]], Di
     return out, figures
 
 
+def non_finite_checks(result: Dict[str, Any]) -> List[Dict[str, str]]:
+    """NaN/inf in any output — of the timed runs (``outputs[].non_finite_count``) or of the accuracy pass
+    (``accuracy_pass.non_finite``) — is never a valid measurement: a broken model
+    or broken inputs time a path no user runs. One ``invalid`` warning naming each output and its count."""
+    found: List[str] = []
+    for o in result.get("outputs") or [] if isinstance(result.get("outputs"), list) else []:
+        count = o.get("non_finite_count") if isinstance(o, dict) else None
+        if isinstance(count, int) and count > 0:
+            found.append("%s: %d (timed runs)" % (o.get("name"), count))
+    acc = result.get("accuracy_pass") if isinstance(result.get("accuracy_pass"), dict) else {}
+    counts = acc.get("non_finite") if isinstance(acc.get("non_finite"), dict) else {}
+    for name, count in counts.items():
+        if isinstance(count, int) and count > 0:
+            found.append("%s: %d (accuracy pass)" % (name, count))
+    if not found:
+        return []
+    return [_warn("non_finite_outputs", "NaN/inf in output(s) %s: the model or its inputs are broken, so its timings "
+                  "are not a valid measurement" % ", ".join(found))]
+
+
 def verdict(result: Dict[str, Any], stats: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The validity of one ok result (see the module docstring for every rule and threshold)."""
     raw = result.get("latencies_ms")
@@ -309,6 +329,7 @@ def verdict(result: Dict[str, Any], stats: Optional[Dict[str, Any]] = None) -> D
                                       "mid-window" % (shift["start_sample"], shift["end_sample"],
                                                       100 * shift["shift_rel"], shift["inside_median_ms"],
                                                       shift["outside_median_ms"], shift["p_value"])))
+    warnings += non_finite_checks(result)
     throttle = result.get("throttle") if isinstance(result.get("throttle"), dict) else {}
     if throttle.get("throttled"):
         warnings.append(_warn("throttled", "the device throttled during the job: %s"
@@ -328,6 +349,23 @@ def summary_line(validity: Optional[Dict[str, Any]]) -> str:
         cautions = [w["code"] for w in validity.get("warnings", [])]
         return "valid" + (" (caution: %s)" % ", ".join(cautions) if cautions else "")
     return "INVALID: " + "; ".join("%s (%s)" % (w["code"], w["message"]) for w in bad)
+
+
+def short_line(validity: Optional[Dict[str, Any]]) -> str:
+    """``valid`` or ``INVALID: wide_ci, level_shift`` — the codes only, for a job's terminal line (the messages,
+    with their figures, are in the report and in summary_line)."""
+    if not validity:
+        return ""
+    bad = [w["code"] + (" (%s)" % w.get("message") if w["code"] in DETAILED_CODES else "")
+           for w in validity.get("warnings", []) if w.get("severity") == INVALID]
+    if not bad:
+        cautions = [w["code"] for w in validity.get("warnings", [])]
+        return "valid" + (" (caution: %s)" % ", ".join(cautions) if cautions else "")
+    return "INVALID: " + ", ".join(bad)
+
+
+#: Codes whose message (which output, how many values) a job's terminal line carries beside the code.
+DETAILED_CODES = ("non_finite_outputs",)
 
 
 # -- rounds --------------------------------------------------------------------------------------

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+import time
+
+#: When the agent's own code began (after the interpreter started): the origin of its phase clock.
+_T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
 from typing import List, Optional
 
-from .jsonio import read_json, write_json
+from .jsonio import read_json, write_json  # noqa: E402
+from .phases import Phases  # noqa: E402
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -59,12 +65,19 @@ def _guarded(args: argparse.Namespace) -> int:
         return 2
     job_id = data.get("job_id") if isinstance(data, dict) else None
     wait_s = args.lock_wait_s if args.lock_wait_s is not None else (args.deadline_s or 7200.0) / 2.0
+    started = interpreter_start_s()  # before _T0: the clock starts that much earlier, so 'total' covers it
+    phases = Phases(start=_T0 - (started or 0.0))
+    if started is not None:
+        phases.add("interpreter_start", started)
     try:
         with device_lock(args.lock, timeout_s=wait_s) as lock:
+            phases.add("lock_wait", lock.waited_s or 0.0)
             if args.command == "run":
-                from .run import run_job
+                with phases.phase("imports"):
+                    from .run import run_job
 
-                result = run_job(data)
+                result = run_job(data, phases)
+                result["phases_s"] = phases.to_json()
             else:
                 from .microbench import run_microbench
 
@@ -78,6 +91,21 @@ def _guarded(args: argparse.Namespace) -> int:
                   "error": "device lock %s: %s" % (args.lock, exc)}
     write_json(result, args.out)
     return 0
+
+
+def interpreter_start_s() -> "float | None":
+    """Seconds from this process's start to the agent's first line (interpreter start-up, site imports), from
+    ``/proc/self/stat`` on Linux (10 ms resolution); None elsewhere."""
+    try:
+        import os
+
+        with open("/proc/self/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time after boot, clock ticks
+        now_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        return max(0.0, (now_boot - (time.perf_counter() - _T0)) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 if __name__ == "__main__":

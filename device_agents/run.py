@@ -22,6 +22,7 @@ from .inputs import InputGenerationError, generate_inputs
 from .job import BadJob, Job
 from .measure import time_call_ms, timed_window, warm_up
 from .memory import MemoryTracker, platform_memory
+from .phases import Phases
 from .probe import probe
 from .runtimes import runtime_class
 from .runtimes.base import BadOption, ModelLoadError, RuntimeUnavailable
@@ -110,12 +111,13 @@ class _GpuMemory:
         return gpu_memory_report(self.baseline, self.phases)
 
 
-def _execute(job: Job, result: Dict[str, Any]) -> None:
+def _execute(job: Job, result: Dict[str, Any], ph: Phases) -> None:
     try:
         cls = runtime_class(job.runtime)
     except KeyError as exc:
         raise JobFailed("error", "bad_job", str(exc.args[0]))
-    avail = cls.availability()
+    with ph.phase("runtime_check"):
+        avail = cls.availability()
     result["runtime"] = {"name": cls.name, "availability": avail.to_json()}
     if not avail.available:
         raise JobFailed("unavailable", "runtime_missing", avail.reason or "runtime %s missing" % cls.name)
@@ -135,7 +137,8 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
                                   "variant": job.model.variant, "format": job.model.format}
     result["model"] = model_info
     if job.model.sha256:
-        actual = sha256_file(path)
+        with ph.phase("verify_model"):
+            actual = sha256_file(path)
         model_info["sha256"] = actual
         if actual != job.model.sha256:
             raise JobFailed("error", "model_corrupt", "model file %s has sha256 %s, expected %s: the copy on "
@@ -145,21 +148,27 @@ def _execute(job: Job, result: Dict[str, Any]) -> None:
 
     spec = job.measure
     if spec.cooldown_temp_c is not None:  # before the load: the job starts from a cool device
-        result["cooldown"] = cool_down(spec.cooldown_temp_c, spec.cooldown_max_s)
-    conditions = ConditionsRecorder(result["pinning"].get("cpu_affinity"))
-    conditions.mark("before")
-    telemetry = JobTelemetry(spec.sample_rate_hz, spec.sensors, spec.sensor_paths, spec.temp_limit_c,
-                             spec.energy_min_samples)
-    result["sampler"] = telemetry.describe()
-    telemetry.start()
+        with ph.phase("cooldown"):
+            result["cooldown"] = cool_down(spec.cooldown_temp_c, spec.cooldown_max_s)
+    with ph.phase("conditions"):
+        conditions = ConditionsRecorder(result["pinning"].get("cpu_affinity"))
+        conditions.mark("before")
+    with ph.phase("telemetry"):
+        telemetry = JobTelemetry(spec.sample_rate_hz, spec.sensors, spec.sensor_paths, spec.temp_limit_c,
+                                 spec.energy_min_samples)
+        result["sampler"] = telemetry.describe()
+        telemetry.start()
     try:
         if trtexec is not None:
-            _measure_trtexec(job, trtexec, telemetry, result, conditions)
+            with ph.phase("window"):
+                _measure_trtexec(job, trtexec, telemetry, result, conditions)
         else:
-            _measure(job, runtime, path, telemetry, result, conditions)
+            _measure(job, runtime, path, telemetry, result, conditions, ph)
     finally:
-        telemetry.stop()
-        result["conditions"] = conditions.record()
+        with ph.phase("telemetry"):
+            telemetry.stop()
+        with ph.phase("conditions"):
+            result["conditions"] = conditions.record()
 
 
 def _measure_trtexec(job: Job, binary: str, telemetry: JobTelemetry, result: Dict[str, Any],
@@ -186,13 +195,14 @@ def _measure_trtexec(job: Job, binary: str, telemetry: JobTelemetry, result: Dic
 
 
 def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result: Dict[str, Any],
-             conditions: ConditionsRecorder) -> None:
+             conditions: ConditionsRecorder, ph: Phases) -> None:
     memory = MemoryTracker()
     memory.start()
     # GPU memory from before the load (the CUDA context and the weights count), where a GPU is asked for
     gpu_mem = _GpuMemory() if _asks_for_gpu(job) else None
     try:
-        load_ms = time_call_ms(lambda: runtime.load(path))
+        with ph.phase("load"):
+            load_ms = time_call_ms(lambda: runtime.load(path))
     except ModelLoadError as exc:
         raise JobFailed("error", "model_load", str(exc))
     except RuntimeUnavailable as exc:
@@ -210,11 +220,13 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
         gpu_mem.phase("load")
 
     try:
-        specs = runtime.input_specs()
-        feeds, recipe = generate_inputs(specs, job.measure.seed, job.measure.seq_len, job.model.input_hints,
-                                        {**job.model.input_shapes, **job.measure.input_shapes}, job.measure.batch)
-        runtime.resize_inputs({k: list(v.shape) for k, v in feeds.items()})
-        runtime.prepare(feeds)
+        with ph.phase("inputs"):
+            specs = runtime.input_specs()
+            feeds, recipe = generate_inputs(specs, job.measure.seed, job.measure.seq_len, job.model.input_hints,
+                                            {**job.model.input_shapes, **job.measure.input_shapes},
+                                            job.measure.batch)
+            runtime.resize_inputs({k: list(v.shape) for k, v in feeds.items()})
+            runtime.prepare(feeds)
     except InputGenerationError as exc:
         raise JobFailed("error", "input_generation", str(exc))
     except BadOption as exc:  # an option that does not fit the session (io_binding without a GPU)
@@ -222,12 +234,15 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
     result["inputs"] = recipe
 
     try:
-        first_ms = time_call_ms(runtime.run_once)
+        with ph.phase("first_inference"):
+            first_ms = time_call_ms(runtime.run_once)
         memory.end_phase("first_inference")
         if gpu_mem is not None:
             gpu_mem.phase("first_inference")
-        warm = warm_up(runtime.run_once, job.measure)
-        telemetry.measure_idle(job.measure.idle_s)
+        with ph.phase("warmup"):
+            warm = warm_up(runtime.run_once, job.measure)
+        with ph.phase("idle_baseline"):
+            telemetry.measure_idle(job.measure.idle_s)
         spec = job.measure
         need_s = telemetry.min_window_s()
         if need_s > spec.min_seconds:
@@ -237,7 +252,8 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
                 "timed window stretched to %.1f s so the %s sensor gives %d samples" % (
                     need_s, telemetry.power.name if telemetry.power else "?", spec.energy_min_samples))
         conditions.mark("window_start")
-        window = timed_window(runtime.run_once, spec)
+        with ph.phase("window"):
+            window = timed_window(runtime.run_once, spec)
         conditions.mark("window_end")
         memory.end_phase("steady_state")
         if gpu_mem is not None:
@@ -249,13 +265,19 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
     except Exception as exc:  # the engine rejected the inputs or failed mid-run
         raise JobFailed("error", "inference", "%s: %s" % (type(exc).__name__, str(exc).strip()[:800]))
 
+    summaries_t0 = time.perf_counter()
     result["outputs"] = _output_summary(runtime.outputs())
     bad = [o["name"] for o in result["outputs"] if o["non_finite_count"]]
     if bad:
         result.setdefault("warnings", []).append(
             "output(s) %s hold NaN/inf: the model or its inputs are broken, timings may not be representative"
             % ", ".join(bad))
+    profiled = bool(job.runtime_options.get("profile"))  # a profile must not count the pass's runs
+    if job.accuracy is not None and not profiled:
+        _accuracy(job, runtime, specs, feeds, result, ph)
     result["extras"] = runtime.finish()
+    if job.accuracy is not None and profiled:
+        _accuracy(job, runtime, specs, feeds, result, ph)
     result["timing"] = {
         "load_ms": load_ms,
         "first_inference_ms": first_ms,
@@ -284,11 +306,26 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
     result["timing"]["window_end_unix_s"] = t1 + anchor
     offset = datetime.datetime.now().astimezone().utcoffset()
     result["timing"]["utc_offset_s"] = offset.total_seconds() if offset is not None else 0.0
+    ph.add("summaries", time.perf_counter() - summaries_t0)
     result["status"] = "ok"
 
 
-def run_job(data: Any) -> Dict[str, Any]:
-    """Run the job described by ``data`` (parsed JSON) and return the result dict."""
+def _accuracy(job: Job, runtime: Any, specs: Any, feeds: Dict[str, Any], result: Dict[str, Any],
+              ph: Phases) -> None:
+    """The accuracy pass (device_agents.accuracy) at the timed job's input shapes, outside the timed window."""
+    from .accuracy import accuracy_pass
+
+    with ph.phase("accuracy"):
+        result["accuracy_pass"] = accuracy_pass(job.accuracy, runtime, specs,
+                                                {k: list(v.shape) for k, v in feeds.items()})
+    if result["accuracy_pass"].get("error"):
+        result.setdefault("warnings", []).append("accuracy pass not run: %s" % result["accuracy_pass"]["error"])
+
+
+def run_job(data: Any, phases: Optional[Phases] = None) -> Dict[str, Any]:
+    """Run the job described by ``data`` (parsed JSON) and return the result dict; ``phases`` (seconds per
+    phase of the agent's own work) is filled as the job goes, and stored by the caller."""
+    ph = phases if phases is not None else Phases()
     result: Dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "agent_version": AGENT_VERSION,
@@ -306,8 +343,9 @@ def run_job(data: Any) -> Dict[str, Any]:
             "process": "one fresh agent process per job",
             "latency_unit": "ms",
         }
-        result["device"] = probe()
-        _execute(job, result)
+        with ph.phase("probe"):
+            result["device"] = probe()
+        _execute(job, result, ph)
     except BadJob as exc:
         result.update(error_type="bad_job", error=str(exc))
     except JobFailed as exc:

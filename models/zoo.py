@@ -29,6 +29,14 @@ class Variant:
     #: Runtime options this variant stands for (e.g. TensorRT precision); a user's --option wins.
     options: Dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def only_on(self) -> Optional[tuple]:
+        """The device classes that can run this variant at all, or None for any: Core ML programs (a .mlpackage,
+        or a .pte delegated to Core ML) run only on Apple devices."""
+        if self.runtime == "coreml" or self.recipe == "executorch-coreml":
+            return ("apple",)
+        return None
+
     def applies_to(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
 

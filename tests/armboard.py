@@ -48,9 +48,23 @@ def available() -> bool:
     return all(shutil.which(t) for t in ("debootstrap", "qemu-aarch64-static", "zstd", "unshare", "dpkg-deb"))
 
 
+def recipe_key() -> str:
+    """The root file system's recipe, hashed: the suite, mirror, wheel platforms and the build steps themselves.
+    A changed recipe builds a new tarball; an unchanged one is reused by every later run on the machine."""
+    import hashlib
+    import inspect
+
+    text = "\n".join([SUITE, MIRROR] + PLATFORMS + [inspect.getsource(build_rootfs)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def build_rootfs(cache: Path, rootfs: Path) -> Path:
-    """The arm64 root file system at ``rootfs``, unpacked from the cached tarball (built if absent)."""
-    tarball = cache / ("arm64-rootfs-%s.tar.zst" % SUITE)
+    """The arm64 root file system at ``rootfs``, unpacked from the cached tarball (built if absent; the tarball
+    is named by the recipe's hash, so it is built once per machine and recipe)."""
+    tarball = cache / ("arm64-rootfs-%s-%s.tar.zst" % (SUITE, recipe_key()))
+    for old in cache.glob("arm64-rootfs-*.tar.zst") if cache.is_dir() else []:
+        if old != tarball:
+            old.unlink()  # another recipe's: ~105 MiB that will not be used again
     if not tarball.exists():
         build = cache / "arm64-build"
         shutil.rmtree(build, ignore_errors=True)

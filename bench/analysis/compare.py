@@ -41,7 +41,14 @@ def device_ceilings(ceil: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Any], Opt
             note = "datasheet: %s (%s)" % (name, sheet.get("verification", ""))
         except CeilingsError as exc:
             note = str(exc)
-    return {"peaks": measured_peaks(ceil), "bandwidth_gbps": bandwidth_gbps(ceil)}, sheet, note
+    bw = ceil.get("bandwidth") if isinstance(ceil.get("bandwidth"), dict) else {}
+    trust = ceil.get("trust") if isinstance(ceil.get("trust"), dict) else {}
+    doubts = [str(r) for r in trust.get("reasons") or []] if trust.get("trusted") is False else []
+    if ceil.get("suspect"):
+        doubts.append("marked suspect: a job ran above its roof")
+    across = {str(f.get("figure")): f for f in ceil.get("across_measurements") or [] if isinstance(f, dict)}
+    return {"peaks": measured_peaks(ceil), "bandwidth_gbps": bandwidth_gbps(ceil),
+            "bandwidth_spread_rel": bw.get("spread_rel"), "doubts": doubts, "across": across}, sheet, note
 
 
 def by_unit(points: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Tuple[str, List[Dict[str, Any]], Dict[str, Any]]]:
@@ -56,13 +63,16 @@ def by_unit(points: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Tupl
     if has_cpu or not groups:
         peaks = {k: v for k, v in measured["peaks"].items() if v.get("unit", "cpu") == "cpu"}
         out.append(("cpu", [p for p in points if (p.get("unit") or "cpu") == "cpu"],
-                    {"peaks": peaks, "bandwidth_gbps": measured["bandwidth_gbps"]}))
+                    {"peaks": peaks, "bandwidth_gbps": measured["bandwidth_gbps"],
+                     "bandwidth_spread_rel": measured.get("bandwidth_spread_rel"),
+                     "doubts": measured.get("doubts") or [], "across": measured.get("across") or {}}))
     for unit, provider in groups:
         pts = [p for p in points if (p.get("unit") or "cpu") == unit and p.get("provider") == provider]
         peaks = {k: v for k, v in measured["peaks"].items()
                  if v.get("unit") == unit and v.get("provider") == provider and v.get("gops")}
         bw = (measured["peaks"].get("%s:%s/bandwidth" % (unit, provider)) or {}).get("gbps")
         out.append((unit, pts, {"peaks": peaks, "bandwidth_gbps": bw, "provider": provider,
+                                "doubts": measured.get("doubts") or [], "across": measured.get("across") or {},
                                 "bandwidth_label": "%s bandwidth through %s (large Add, resident)" % (unit.upper(), provider)}))
     return out
 
@@ -70,7 +80,7 @@ def by_unit(points: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Tupl
 def roofline_points(results: List[Dict[str, Any]], measured: Dict[str, Any]) -> List[Dict[str, Any]]:
     points = []
     for r in results:
-        pl = place_result(r, measured["peaks"], measured["bandwidth_gbps"])
+        pl = place_result(r, measured["peaks"], measured["bandwidth_gbps"], measured)
         if pl is None:
             continue
         pl.update(model=r.get("model_name"), variant=r.get("variant"), runtime=r.get("runtime_name"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from typing import Any, Dict, List, Optional
 
-from .tables import fmt_duration_ms
+from ..fmt import fmt_duration_ms
 
 
 def _command(argv: Any) -> Optional[str]:

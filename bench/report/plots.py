@@ -97,17 +97,37 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     colours = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
     widths = {"onnxruntime": 2.2, "litert": 1.2}
     top = max([e["gops"] for e in peaks.values()] or [1.0])
+    from ..analysis.roofline import UNTRUSTED_SPREAD, figure_spread
+
+    doubts = measured.get("doubts") or []
+    across = measured.get("across") or {}
+
+    def spread(entry: Any, figure: str) -> float:  # the roof's uncertainty, drawn as a band around it
+        s = figure_spread(entry, across, figure)
+        return max(s, UNTRUSTED_SPREAD) if doubts else s
+
     if bw:
+        s = spread({"spread_rel": measured.get("bandwidth_spread_rel")}, "triad")
         ax.plot([lo, top / bw], [lo * bw, top], color="dimgray", lw=2,
-                label="measured %s %.1f GB/s" % (measured.get("bandwidth_label") or "bandwidth (STREAM triad)", bw))
+                label="measured %s %.1f GB/s%s" % (measured.get("bandwidth_label") or "bandwidth (STREAM triad)", bw,
+                                                  " ±%.0f %%" % (100 * s) if s else ""))
+        if s:
+            xs = [lo, top / bw]
+            ax.fill_between(xs, [x * bw / (1 + s) for x in xs], [x * bw * (1 + s) for x in xs], color="dimgray",
+                            alpha=0.12, lw=0)
     for key, entry in sorted(peaks.items()):
         peak = entry["gops"]
         prec = entry["precision"]
         start = peak / bw if bw else lo
         through = entry.get("provider", entry["runtime"]).replace("ExecutionProvider", " EP")
         tf32 = " (TF32: use_tf32=1)" if prec == "fp32" and (entry.get("provider_options") or {}).get("use_tf32") == "1" else ""
+        s = spread(entry, key)
         ax.plot([start, hi], [peak, peak], color=colours.get(prec, "k"), lw=widths.get(entry["runtime"], 1.5),
-                label="measured %s %s%s: %.0f G%s/s" % (through, prec, tf32, peak, "OP" if prec == "int8" else "FLOP"))
+                label="measured %s %s%s: %.0f G%s/s%s" % (through, prec, tf32, peak, "OP" if prec == "int8" else "FLOP",
+                                                          " ±%.0f %%" % (100 * s) if s else ""))
+        if s:
+            ax.fill_between([start, hi], [peak / (1 + s)] * 2, [peak * (1 + s)] * 2, color=colours.get(prec, "k"),
+                            alpha=0.10, lw=0)
     if datasheet:
         dbw = datasheet.get("bandwidth_gbps")
         for prec in ("fp32", "fp16", "int8"):
@@ -133,8 +153,9 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     ax.set_xlabel("arithmetic intensity (FLOP per byte of weights + activations)")
     ax.set_ylabel("attained GFLOP/s (GOP/s for int8)")
     if peaks or bw:
-        ax.set_title("Roofline on %s — solid: measured%s; %% = efficiency vs roof" % (
-            device, ", dashed: datasheet" if datasheet else " (no datasheet entry)"), fontsize=10)
+        ax.set_title("Roofline on %s — solid: measured (band: its uncertainty)%s; %% = efficiency vs roof%s" % (
+            device, ", dashed: datasheet" if datasheet else "",
+            "\nroofs NOT TRUSTED: " + "; ".join(doubts)[:110] if doubts else ""), fontsize=10)
     else:
         ax.set_title("Attained performance on %s — no ceilings measured (--ceilings skip): points without roofs"
                      % device, fontsize=10)

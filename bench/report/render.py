@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from ..analysis import compare
 from ..analysis.operators import operator_rows
-from ..analysis.roofline import accelerator_provider, precision_of, roof_note
+from ..analysis.roofline import accelerator_provider, bound_text, precision_of, roof_note, unplaced_reason
 from ..history_view import COLUMNS as HISTORY_COLUMNS
 from ..history_view import report_rows as history_rows
 from ..paths import safe_child, slug_name
@@ -88,6 +88,34 @@ METHOD = (
 )
 
 
+OVERHEAD_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("job_s", "job wall s"),
+                    ("measured_s", "measured s"), ("agent_overhead_s", "agent overhead s"),
+                    ("host_overhead_s", "host overhead s"), ("top", "largest overhead phases")]
+#: Agent phases that are the measurement itself.
+MEASURED_PHASES = ("load", "first_inference", "warmup", "window")
+
+
+def overhead_rows(stores: List[Any], results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Per measured job: where its wall time went (from the agent's and the host's phase clocks)."""
+    rows = []
+    for r in results:
+        agent = r.get("phases_s") if isinstance(r.get("phases_s"), dict) else None
+        host = (r.get("host") or {}).get("phases_s") if isinstance(r.get("host"), dict) else None
+        if not agent or not isinstance(host, dict):
+            continue
+        measured = sum(float(agent.get(k) or 0.0) for k in MEASURED_PHASES)
+        agent_over = max(0.0, float(agent.get("total") or 0.0) - measured)
+        host_over = max(0.0, float(host.get("total") or 0.0) - float(host.get("exec") or 0.0)) + float(
+            host.get("agent_outside") or 0.0) + float(host.get("summarize") or 0.0)
+        phases = {"agent %s" % k: float(v) for k, v in agent.items() if k not in MEASURED_PHASES + ("total", "other")}
+        phases.update({"host %s" % k: float(v) for k, v in host.items() if k not in ("total", "exec", "other")})
+        top = sorted(phases.items(), key=lambda kv: -kv[1])[:3]
+        rows.append({"device": r.get("device_name"), "model": r.get("model_name"), "variant": r.get("variant"),
+                     "job_s": r.get("host_wall_s"), "measured_s": measured, "agent_overhead_s": agent_over,
+                     "host_overhead_s": host_over, "top": ", ".join("%s %.2f" % kv for kv in top if kv[1] >= 0.005)})
+    return rows
+
+
 @dataclass
 class Section:
     """One report section: markdown lines, and for the HTML template text/table blocks and figures.
@@ -101,7 +129,7 @@ class Section:
 
 
 #: Columns holding words (left-aligned); every other column holds numbers.
-_TEXT_KEYS = {"run_id", "device", "model", "variant", "runtime", "runtime_version", "status", "valid",
+_TEXT_KEYS = {"run_id", "top", "device", "model", "variant", "runtime", "runtime_version", "status", "valid",
               "validity_warnings", "note", "unit", "peak_used", "bound", "what", "method", "op_type", "power_sensor",
               "power_boundary", "throttled", "throttle_evidence", "power_reason", "inputs", "requested", "used",
               "dropped", "nodes", "gpu_mb", "os", "kernel", "arch", "cpu_model", "board_model", "cpu_governor",
@@ -291,10 +319,16 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
                             operator_rows(r, peak["gops"] if peak else None, unit_bw)]
         llc = ((ceilings.get(device) or {}).get("bandwidth") or {}).get("llc_bytes")
         for p in points:
-            roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6,
+            roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6, bound=bound_text(p),
                                   efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None,
                                   note=p.get("no_roof_reason") or roof_note(p, llc if p.get("unit", "cpu") == "cpu"
                                                                             else None)))
+        for r in dev_results:  # a measured job with no point still gets its row, saying why
+            why = unplaced_reason(r)
+            if why:
+                roof_rows.append({"device": device, "model": r.get("model_name"), "variant": r.get("variant"),
+                                  "runtime": r.get("runtime_name"), "unit": r.get("compute_unit") or "cpu",
+                                  "note": why})
         for unit, unit_points, unit_measured in compare.by_unit(points, measured):
             if not unit_points:
                 continue
@@ -346,9 +380,23 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         _text(ceil_sec, "%s — %s" % (device, note))
         for line in trust.ceiling_provenance(c):
             _text(ceil_sec, line)
+        across = {str(a.get("figure")): a for a in c.get("across_measurements") or [] if isinstance(a, dict)}
+        for row in crow:
+            key = row["what"].replace("STREAM triad", "triad") if row.get("what") else ""
+            a = across.get(key) or {}
+            row["across_pct"] = 100 * a["spread_rel"] if isinstance(a.get("spread_rel"), (int, float)) else None
+            row["change_pct"] = (100 * a["change_vs_previous_rel"] if isinstance(a.get("change_vs_previous_rel"),
+                                                                                 (int, float)) else None)
+            row["measurements"] = a.get("n")
+        if c.get("kept_untrusted"):
+            _text(ceil_sec, "%s — not trusted, kept rather than measured again: %s (--ceilings remeasure measures "
+                            "them now)" % (device, c["kept_untrusted"]))
         if crow:
             _table(ceil_sec, crow, [("device", "device"), ("what", "ceiling"), ("value", "measured"), ("unit", "unit"),
-                                    ("spread_pct", "spread of last trials %"), ("method", "method")])
+                                    ("spread_pct", "spread of last trials %"),
+                                    ("change_pct", "vs previous measurement %"),
+                                    ("across_pct", "spread across measurements %"), ("measurements", "measurements"),
+                                    ("method", "method")])
         if c.get("sweep"):
             ceil_sec.images.append(("Working-set sweep — %s" % device,
                                     plots.working_set_sweep(device, c["sweep"], bw.get("llc_bytes"),
@@ -401,6 +449,14 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sections.append(sec)
     sec = Section("Method", collapsed=True)
     _text(sec, METHOD)
+    overhead = overhead_rows(stores, results)
+    if overhead:
+        _text(sec, "The harness's own cost, per job (seconds): measured = the agent's load, first inference, warm-up "
+                   "and timed window; agent overhead = the rest of the agent process (interpreter start, imports, "
+                   "device facts, model hash, inputs, conditions); host = deploy, probe, exec outside the agent, "
+                   "pull, checks and statistics. Run-level phases (plan, jobs, report) are in manifest.json "
+                   "(phases_s).")
+        _table(sec, overhead, OVERHEAD_COLUMNS)
     sections.append(sec)
 
     run_ids = ", ".join(s.run_id for s in stores)

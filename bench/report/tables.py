@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ..analysis.energy import energy_columns
+from ..fmt import fmt, fmt_duration_ms, fmt_rate, sig3  # noqa: F401  (re-exported: the report's formatting)
 from ..stats import summarize
 
 
@@ -84,59 +85,41 @@ def rows_for(results: List[Dict[str, Any]], run_id: str = "") -> List[Dict[str, 
     return [job_row(r, r.get("run_id", run_id)) for r in results]
 
 
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, float):
-        return ("%%.%df" % digits) % value
-    return str(value)
-
-
-def sig3(v: float) -> str:
-    """``v`` with three significant digits, trailing zeros kept (1.00, 13.4, 135)."""
-    import math
-
-    v = float("%.3g" % v)
-    decimals = max(0, 2 - int(math.floor(math.log10(abs(v))))) if v else 2
-    return "%.*f" % (decimals, v)
-
-
-def fmt_duration_ms(ms: Optional[float]) -> str:
-    """A time given in ms, in the unit that fits its size, three significant digits: 43.2 µs, 13.4 ms, 2.05 s."""
-    if ms is None:
-        return "—"
-    if ms < 0.9995:
-        return "%s µs" % sig3(ms * 1000.0)
-    if ms < 999.5:
-        return "%s ms" % sig3(ms)
-    return "%s s" % sig3(ms / 1000.0)
-
-
-def fmt_rate(per_s: Optional[float]) -> str:
-    if per_s is None:
-        return "—"
-    return sig3(per_s) if per_s < 999.5 else "{:,.0f}".format(per_s)
-
-
 TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("threads", "threads"),
-                    ("inputs", "inputs"), ("p50_ms", "p50"), ("p90_ms", "p90"), ("throughput_per_s", "inf/s"),
-                    ("peak_mem_mb", "peak MB"), ("valid", "valid"), ("validity_warnings", "why not"),
-                    ("status", "status")]
+                    ("inputs", "inputs"), ("p50_ms", "p50"), ("p99_ms", "p99"),
+                    ("peak_mem_mb", "mem MB"), ("valid", "valid"), ("validity_warnings", "why not")]
+#: Widest a terminal cell may be (characters; longer text ends in "…"): the table fits 100 columns for the
+#: usual names. The full figures and reasons are in summary.csv and the report.
+TERMINAL_CELL_MAX = {"model": 14, "variant": 17, "runtime": 11, "inputs": 9, "validity_warnings": 18}
+#: Columns left out of the terminal table when no row has a value in them.
+TERMINAL_OPTIONAL = ("threads", "round")
+#: Columns said once in a device's heading when every row of it has the same value.
+TERMINAL_HEADING = ("runtime", "inputs", "threads")
+
+
+def _clip(text: str, width: Optional[int]) -> str:
+    return text if width is None or len(text) <= width else text[:width - 1] + "…"
 
 
 def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None) -> str:
-    """A plain aligned table for the terminal; one block per device."""
+    """A plain aligned table for the terminal; one block per device. The run's own table (the default columns)
+    shows the decision figures within 100 columns: a job that did not measure says its status in ``valid``."""
+    own = columns is None
     columns = columns or TERMINAL_COLUMNS
     if any(r.get("round") for r in rows) and ("round", "round") not in columns:
         columns = columns[:3] + [("round", "round")] + columns[3:]
+    if own:
+        columns = [c for c in columns if c[0] not in TERMINAL_OPTIONAL or any(r.get(c[0]) for r in rows)]
     numeric = [k.endswith(("_ms", "_mb", "_per_s")) or k in ("n", "cv", "round", "threads") for k, _ in columns]
 
     def cell(row: Dict[str, Any], key: str) -> str:
+        if own and key == "valid" and row.get("status") not in (None, "ok"):
+            return str(row.get("status"))
         if key.endswith("_ms"):
             return fmt_duration_ms(row.get(key))
         if key.endswith("_per_s"):
             return fmt_rate(row.get(key))
-        return fmt(row.get(key))
+        return _clip(fmt(row.get(key)), TERMINAL_CELL_MAX.get(key) if own else None)
 
     out: List[str] = []
     devices: List[str] = []
@@ -145,11 +128,16 @@ def text_table(rows: List[Dict[str, Any]], columns: Optional[List[tuple]] = None
             devices.append(r["device"])
     for device in devices:
         sub = [r for r in rows if r["device"] == device]
-        cells = [[h for _, h in columns]] + [[cell(r, k) for k, _ in columns] for r in sub]
-        widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-        out.append("device: %s" % device)
+        same = [k for k in TERMINAL_HEADING if own and len({fmt(r.get(k)) for r in sub}) == 1
+                and any(k == c[0] for c in columns)]
+        cols = [(j, c) for j, c in enumerate(columns) if c[0] not in same]
+        cells = [[h for _, (_, h) in cols]] + [[cell(r, k) for _, (k, _) in cols] for r in sub]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+        out.append("device: %s%s" % (device, "".join("  %s %s" % ({"inputs": "inputs", "runtime": "runtime",
+                                                                     "threads": "threads"}[k], fmt(sub[0].get(k)))
+                                                        for k in same if sub[0].get(k) is not None)))
         for i, line in enumerate(cells):
-            out.append("  " + "  ".join(c.rjust(w) if numeric[j] else c.ljust(w)
+            out.append("  " + "  ".join(c.rjust(w) if numeric[cols[j][0]] else c.ljust(w)
                                          for j, (c, w) in enumerate(zip(line, widths))).rstrip())
             if i == 0:
                 out.append("  " + "  ".join("-" * w for w in widths))

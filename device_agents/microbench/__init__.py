@@ -30,7 +30,26 @@ def device_state() -> Dict[str, Any]:
         state["governors_reason"] = gov_reason
     if mode is None:
         state["power_mode_reason"] = mode_source
+    state["busy_now"] = busy_now()
     return state
+
+
+def busy_now(seconds: float = 0.5) -> Dict[str, Any]:
+    """How busy other processes keep the device right now: the share of its cores they (and a hypervisor's
+    steal) used over ``seconds`` while this process slept. Not part of what a ceiling depends on: the host uses
+    it to decide whether measuring again now could give a trustworthy figure."""
+    import time
+
+    from ..conditions import Snapshot, interval
+
+    a = Snapshot(with_processes=False)
+    time.sleep(seconds)
+    b = Snapshot(with_processes=False)
+    iv = interval(a, b)
+    other, cores = iv.get("other_busy_cores"), iv.get("cores") or []
+    if not isinstance(other, (int, float)) or not cores:
+        return {"share": None, "reason": iv.get("other_busy_cores_reason") or "no per-core counters"}
+    return {"share": round((other + (iv.get("steal_cores") or 0.0)) / len(cores), 3), "seconds": seconds}
 
 
 def run_microbench(job: Dict[str, Any]) -> Dict[str, Any]:

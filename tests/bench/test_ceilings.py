@@ -113,3 +113,45 @@ def test_a_truncated_cache_does_not_break_a_later_measurement(tmp_path: Path, mo
     stored = json.loads(path.read_text())  # rewritten whole, with its provenance
     assert stored["measured_at"] and stored["state"]["runtime_versions"] and "trust" in stored
     assert "other_busy_cores" in stored["conditions"]["during"]
+
+
+def test_an_untrusted_ceiling_is_kept_on_a_busy_device_and_for_an_hour() -> None:
+    """Issue 25: an untrusted ceiling was measured again on every run (a minute each) and was still untrusted."""
+    from bench.ceilings import keep_untrusted
+
+    now = 1_000_000.0
+    cached = {"measured_at_unix_s": now - 7200, "trust": {"trusted": False, "reasons": ["peak still moving"]}}
+    untrusted = ["not trusted when measured: peak still moving"]
+    busy = {"busy_now": {"share": 0.6}}
+    quiet = {"busy_now": {"share": 0.02}}
+    assert "busy now" in keep_untrusted(cached, untrusted, busy, now)
+    assert keep_untrusted(cached, untrusted, quiet, now) is None  # quiet and older than an hour: measure again
+    assert "min ago" in keep_untrusted(dict(cached, measured_at_unix_s=now - 600), untrusted, quiet, now)
+    # stale for a reason a new measurement fixes: always measured again
+    assert keep_untrusted(cached, untrusted + ["numpy version changed: 1 -> 2"], busy, now) is None
+    assert keep_untrusted(cached, [], busy, now) is None  # nothing wrong: nothing to keep
+
+
+def test_a_remeasure_is_compared_with_the_previous_one_and_the_spread_kept() -> None:
+    """Issue 26: a re-measure overwrote the cache without comparing (a 'trusted' peak 14 % below the two before)."""
+    from bench.ceilings import across_measurements, figures_history
+
+    def measurement(gops: float, triad: float, when: str) -> dict:
+        return {"measured_at": when, "compute": [{"runtime": "onnxruntime", "precision": "fp32", "gops": gops}],
+                "bandwidth": {"triad_gbps": triad}, "trust": {"trusted": True}}
+
+    first = measurement(100.0, 10.0, "a")
+    second = dict(measurement(101.0, 10.0, "b"), history=figures_history(first, measurement(101.0, 10.0, "b")))
+    third = measurement(86.0, 10.5, "c")
+    hist = figures_history(second, third)
+    assert [h["measured_at"] for h in hist] == ["a", "b", "c"]
+    figs = {f["figure"]: f for f in across_measurements(hist)}
+    ort = figs["onnxruntime/fp32"]
+    assert ort["n"] == 3 and ort["latest"] == 86.0
+    assert ort["change_vs_previous_rel"] == pytest.approx(86.0 / 101.0 - 1)
+    assert ort["spread_rel"] == pytest.approx((101.0 - 86.0) / 100.0)
+    assert figs["triad"]["unit"] == "GB/s"
+    many = first
+    for i in range(15):
+        many = dict(measurement(100.0 + i, 10.0, str(i)), history=figures_history(many, measurement(100.0 + i, 10.0, str(i))))
+    assert len(many["history"]) == 10  # bounded

@@ -46,6 +46,6 @@ def test_a_run_from_a_config_saves_what_reproduces_it(tmp_path: Path, tiny_onnx:
     assert "python -m bench run --config results/%s/run.yaml" % run.name in (run / "run.yaml").read_text()
     again = bench(["run", "--config", str(run / "run.yaml")])
     assert again.returncode == 0, again.stdout + again.stderr
-    assert " 2x64 " in again.stdout.split("device: local")[-1]
+    assert "inputs 2x64" in again.stdout.split("device: local")[-1]  # said once in the device heading
     proc = bench(["run", "--config", str(tmp_path / "missing.yaml")])
     assert proc.returncode == 2 and "cannot read it" in proc.stderr

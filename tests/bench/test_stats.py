@@ -92,3 +92,25 @@ def test_four_million_latencies_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert medians.shape == (3,) and abs(medians.mean() - 1.0) < 0.01
     assert peak / 1e6 < 6 * data_mb, "bootstrap of 4e6 samples peaked at %.0f MB" % (peak / 1e6)
+
+
+def test_mann_whitney_matches_scipy_exact_and_asymptotic() -> None:
+    """The numpy Mann-Whitney U (the run path must not import scipy) gives scipy's U and p-value, in both of
+    scipy's methods: exact (a sample of <= 8, no ties) and normal with tie and continuity corrections."""
+    from scipy.stats import mannwhitneyu
+
+    from bench.stats import mann_whitney_u
+
+    rng = np.random.default_rng(7)
+    cases = [([1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]),                    # exact, fully separated
+             (list(rng.normal(0, 1, 6)), list(rng.normal(0.5, 1, 200))),  # exact: one side has 6
+             (list(rng.normal(0, 1, 40)), list(rng.normal(0.3, 1, 55))),  # asymptotic
+             ([1.0, 1.0, 2.0, 2.0, 3.0], [2.0, 3.0, 3.0, 4.0]),           # ties: asymptotic even when small
+             (list(rng.integers(0, 4, 30).astype(float)), list(rng.integers(1, 5, 30).astype(float)))]
+    for a, b in cases:
+        ref = mannwhitneyu(a, b, alternative="two-sided")
+        u, p = mann_whitney_u(a, b)
+        assert u == pytest.approx(float(ref.statistic), abs=1e-9)
+        assert p == pytest.approx(float(ref.pvalue), rel=1e-9, abs=1e-15)
+    with pytest.raises(ValueError):
+        mann_whitney_u([], [1.0])

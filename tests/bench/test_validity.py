@@ -180,3 +180,17 @@ def test_rounds_spread() -> None:
     issue = rounds_spread([8.53, 30.92, 7.54], [0.02, 0.03, 0.02])
     assert issue["agree"] is False and issue["between_rel"] > 2.5
     assert rounds_spread([10.0], [0.01])["agree"] is None
+
+
+def test_the_terminal_line_names_the_reasons_briefly() -> None:
+    """Issue 25: an INVALID job's terminal line ran to 300-700 characters; the codes say it in a few words (the
+    messages with their figures stay in the report)."""
+    from bench.validity import short_line
+
+    validity = {"valid": False, "warnings": [
+        {"code": "wide_ci", "severity": "invalid", "message": "the median's 95 % CI is 17.3 % of it wide " * 3},
+        {"code": "level_shift", "severity": "invalid", "message": "samples 0-20 ran -23 % against the rest " * 3},
+        {"code": "conditions_unknown", "severity": "caution", "message": "no procfs"}]}
+    line = short_line(validity)
+    assert line == "INVALID: wide_ci, level_shift" and len(line) < 100
+    assert short_line({"valid": True, "warnings": []}) == "valid"

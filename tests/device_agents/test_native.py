@@ -1,4 +1,4 @@
-"""Native mode's parsers on real captured outputs (../shared/fixtures/tools/ and
+"""Native mode's parsers on real captured outputs (tests/fixtures (copied from ../shared/fixtures)/tools/ and
 tests/device_agents/fixtures/native/, each citing its source), its command lines, the cluster mask
 and the sampler's log format."""
 
@@ -12,7 +12,7 @@ from device_agents.native import litert_log, ort_perf_log
 from device_agents.native.commands import BadNativeJob, clusters, core_mask, litert_argv, ort_argv
 from device_agents.native.sampler import charging_reason, parse_log
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SHARED = Path(__file__).resolve().parents[1] / "fixtures"  # copies of tests/fixtures (copied from ../shared/fixtures), each with its source line
 OWN = Path(__file__).resolve().parent / "fixtures" / "native"
 
 
@@ -21,10 +21,8 @@ def body(path: Path) -> str:
     return "\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("# "))
 
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures not present")
 
 
-@needs_shared
 def test_litert_android_output_issue42507() -> None:
     out = litert_log.parse_output(body(SHARED / "tools" / "tflite_benchmark_model_android_issue42507.txt"))
     assert out["summary_ms"] == {"n": 50, "first_ms": 32.891, "min_ms": 32.641, "max_ms": 34.005,
@@ -35,7 +33,6 @@ def test_litert_android_output_issue42507() -> None:
     assert "p50_ms" not in out["summary_ms"]  # not printed: not invented
 
 
-@needs_shared
 def test_litert_readme_op_profile_excerpt() -> None:
     text = body(SHARED / "tools" / "tflite_benchmark_model_README_op_profiling.txt")
     assert litert_log.parse_op_profile(text)[0] == {"node_type": "CONV_2D", "count": 15, "avg_ms": 1.406,

@@ -1,4 +1,4 @@
-"""The trtexec log parser on real trtexec output (TensorRT 10.16, H100; ../shared/fixtures/tools/)."""
+"""The trtexec log parser on real trtexec output (TensorRT 10.16, H100; tests/fixtures (copied from ../shared/fixtures)/tools/)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import pytest
 
 from device_agents.trtexec_log import TrtexecLogError, parse_log
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tools"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
 DEFAULT_RUN = FIXTURES / "trtexec_result-01_default_run.log"
 PROFILE_RUN = FIXTURES / "trtexec_result-05_dumpProfile.log"
 
-pytestmark = pytest.mark.skipif(not DEFAULT_RUN.is_file(), reason="shared trtexec fixtures not present")
 
 
 def test_default_run_summary_build_and_memory() -> None:

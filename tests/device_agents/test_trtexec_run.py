@@ -1,7 +1,7 @@
 """TensorRT through trtexec (no Python bindings): the --exportTimes parser and the agent's whole trtexec path.
 
 No TensorRT can run on this host. The agent path is exercised with a STAND-IN ``trtexec``: a small script
-that prints a real trtexec log (../shared/fixtures/tools/trtexec_result-01_default_run.log, TensorRT
+that prints a real trtexec log (tests/fixtures (copied from ../shared/fixtures)/tools/trtexec_result-01_default_run.log, TensorRT
 10.16 on an H100) and writes an --exportTimes trace in the byte format of TensorRT's writer
 (samples/common/sampleReporting.cpp, exportJSONTrace: "[", then "  { ... }" / ", { ... }" per
 iteration, then "]"). No real exported trace was available to capture; the parser is checked against
@@ -22,7 +22,7 @@ import pytest
 from device_agents.trtexec_log import TrtexecTimesError, parse_times
 from tests.conftest import agent_job, quick_measure
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tools"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tools"
 DEFAULT_RUN = FIXTURES / "trtexec_result-01_default_run.log"
 QUERIES = 46125  # "Timing trace has 46125 queries" in that log
 
@@ -103,8 +103,6 @@ with open(args["exportTimes"], "w") as fh:
 
 @pytest.fixture()
 def stand_in_trtexec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    if not DEFAULT_RUN.is_file():
-        pytest.skip("shared trtexec fixtures not present")
     exe = tmp_path / "bin" / "trtexec"
     exe.parent.mkdir()
     exe.write_text(STAND_IN % {"python": sys.executable, "queries": QUERIES})

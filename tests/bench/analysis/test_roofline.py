@@ -101,3 +101,25 @@ def test_roof_notes_say_why_a_point_is_above_its_roof() -> None:
     assert compute["bound"] == "compute" and compute["efficiency"] == pytest.approx(2.0)
     note = roof_note(compute, llc)
     assert "compute roof" in note and "peak is too low" in note and "DRAM" not in note
+
+
+def test_a_verdict_carries_the_ceilings_uncertainty() -> None:
+    """Issue 25: the same job was called memory-bound against a 324 GOP/s roof and compute-bound against 141.
+    With the roofs' spreads the ridge is a band; inside it the bound cannot be told, and says so."""
+    from bench.analysis.roofline import NEAR_RIDGE, bound_text
+
+    # AI 10 FLOP/B; 20 GB/s. Peak 324 -> ridge 16.2 (memory), peak 141 -> ridge 7.05 (compute)
+    sure_a = place(1e9, 1e8, 0.01, 324.0, 20.0)
+    sure_b = place(1e9, 1e8, 0.01, 141.0, 20.0)
+    assert (sure_a.bound, sure_b.bound) == ("memory", "compute")  # without uncertainty: the flip
+    # the spread across the two measurements (324 vs 141: 0.79 of their median) widens both ridges
+    a = place(1e9, 1e8, 0.01, 324.0, 20.0, peak_spread_rel=0.79)
+    b = place(1e9, 1e8, 0.01, 141.0, 20.0, peak_spread_rel=0.79)
+    assert a.bound == b.bound == NEAR_RIDGE
+    assert a.ridge_ai_low < 10 < a.ridge_ai_high and "cannot tell" in bound_text(a.to_json())
+    # far from the ridge a spread does not change the verdict
+    assert place(1e9, 1e9, 0.01, 324.0, 20.0, peak_spread_rel=0.79).bound == "memory"  # AI 1
+    # a roof that was not trusted is at least a factor of two either way, and the row says why
+    c = place(1e9, 1e8, 0.01, 324.0, 20.0, roof_doubts=["other processes used 40 % of the cores"])
+    assert c.bound == NEAR_RIDGE and c.peak_spread_rel >= 1.0
+    assert "roof not trusted: other processes used 40 %" in bound_text(c.to_json())

@@ -1,4 +1,4 @@
-"""Parsers against the real captured outputs in ../shared/fixtures/devices. Expected values were read
+"""Parsers against the real captured outputs in tests/fixtures (copied from ../shared/fixtures)/devices. Expected values were read
 off the fixture text by hand (and the arithmetic done by hand), not produced by the parser."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from device_agents.sensors import android, powermetrics, rpi, tegrastats, thermal, usb_meter
 
-FIX = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "devices"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "devices"
 REPO = Path(__file__).resolve().parents[3]
 
 
