@@ -253,7 +253,86 @@ def measure_spec(args: argparse.Namespace) -> Dict[str, Any]:
     if args.cooldown_temp is not None:
         m["cooldown_temp_c"] = args.cooldown_temp
         m["cooldown_max_s"] = args.cooldown_max_s
+    m.update(scenario_spec(args))
     return m
+
+
+def scenario_spec(args: argparse.Namespace) -> Dict[str, Any]:
+    """The scenario's settings for the job's measure spec, each checked before any work (UsageError)."""
+    name = getattr(args, "scenario", None) or "single"
+    out: Dict[str, Any] = {"scenario": name} if name != "single" else {}
+    fps = _numbers(args.fps, float, "--fps") if getattr(args, "fps", None) else []
+    if name in ("sustained", "stream") and not args.duration:
+        raise UsageError("--scenario %s needs --duration SECONDS (how long to run it, e.g. --duration 600)" % name)
+    if name == "stream" and not fps:
+        raise UsageError("--scenario stream needs --fps F (the frame rate; several, comma separated, make a sweep)")
+    if fps and name != "stream":
+        raise UsageError("--fps is the frame rate of --scenario stream; add --scenario stream")
+    if args.duration and name not in ("sustained", "stream"):
+        raise UsageError("--duration is for --scenario sustained or stream (the single scenario's window is set by "
+                         "--runs/--min-seconds)")
+    if args.deadline_ms is not None and name != "stream":
+        raise UsageError("--deadline-ms is for --scenario stream")
+    if name in ("sustained", "stream"):
+        out["duration_s"] = args.duration
+    if name == "sustained":
+        out["interval_s"] = args.interval
+        if args.interval > args.duration:
+            raise UsageError("--interval %g is longer than --duration %g: give a shorter interval"
+                             % (args.interval, args.duration))
+    if name == "stream":
+        out["fps"] = fps[0]
+        if args.deadline_ms is not None:
+            out["deadline_ms"] = args.deadline_ms
+    if name == "offline":
+        out["offline_batches"] = _numbers(args.batches, int, "--batches") if args.batches else [1, 2, 4, 8, 16]
+    return out
+
+
+def _numbers(items: Any, kind: type, flag: str) -> List[Any]:
+    """``1,2,4`` (or repeated flags) as positive numbers; UsageError naming the flag and the bad value."""
+    out = []
+    for text in _split(items if isinstance(items, list) else [str(items)]):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageError("%s %s: not a number" % (flag, text))
+        if not value > 0:
+            raise UsageError("%s %s: give positive values" % (flag, text))
+        out.append(value)
+    return out
+
+
+def sweep_of(args: argparse.Namespace) -> Optional[tuple]:
+    """``--sweep NAME=V1,V2`` (or several ``--fps``) as (name, values); UsageError for an unknown name or value."""
+    from .plan import SWEEPS
+
+    fps = _numbers(args.fps, float, "--fps") if getattr(args, "fps", None) else []
+    if not getattr(args, "sweep", None):
+        return ("fps", fps) if len(fps) > 1 else None
+    if len(fps) > 1:
+        raise UsageError("several --fps values are a sweep already; give either them or --sweep")
+    name, sep, values = args.sweep.partition("=")
+    if not sep or name not in SWEEPS:
+        raise UsageError("--sweep %s: write NAME=V1,V2,… with NAME one of %s (e.g. --sweep seq-len=16,64,128)"
+                         % (args.sweep, ", ".join(sorted(SWEEPS))))
+    vals = _numbers([values], float if name == "fps" else int, "--sweep %s" % name)
+    if name == "fps" and (getattr(args, "scenario", None) or "single") != "stream":
+        raise UsageError("--sweep fps needs --scenario stream")
+    if len(set(vals)) != len(vals):
+        raise UsageError("--sweep %s: a value is given twice" % args.sweep)
+    return (name, vals)
+
+
+def scenario_timeout(args: argparse.Namespace, measure: Dict[str, Any]) -> float:
+    """A job's timeout: --job-timeout, raised for a long scenario (its duration plus loading and margins) — a
+    30-minute sustained run is not killed at the default 300 s."""
+    timeout = float(args.job_timeout)
+    if measure.get("scenario") in ("sustained", "stream"):
+        timeout = max(timeout, 1.2 * float(measure["duration_s"]) + 120.0)
+    if measure.get("scenario") == "offline":
+        timeout = max(timeout, len(measure.get("offline_batches") or []) * (max(args.min_seconds, 0.5) + 30.0) + 120)
+    return timeout
 
 
 def finish_run(store: RunStore, printer: Any = print) -> None:
@@ -332,6 +411,8 @@ def plan_from_args(args: argparse.Namespace, device_names: List[str],
     files checked, runtime options checked (UsageError names a bad flag). Shared by ``run`` and ``lab submit``.
     ``device_classes`` (device name -> class), where known, refuses variants none of them can run."""
     options = runtime_options(args)
+    measure = measure_spec(args)  # every number and scenario setting checked before a model is built
+    sweep = sweep_of(args)
     models = _split(args.models)
     runtimes = _runtimes(args)
     variants = wanted_variants(args)
@@ -342,10 +423,19 @@ def plan_from_args(args: argparse.Namespace, device_names: List[str],
         artifacts = zoo_artifacts(models or ["default"], variants) + artifacts
     if args.rounds < 1:
         raise UsageError("--rounds %d: need at least 1" % args.rounds)
-    todo = plan_jobs(device_names, artifacts, runtimes or None, options, measure_spec(args),
-                     args.job_timeout, rounds=args.rounds)
+    todo = plan_jobs(device_names, artifacts, runtimes or None, options, measure,
+                     scenario_timeout(args, measure), rounds=args.rounds, sweep=sweep)
     if not todo:
         raise UsageError("nothing to run: no model matches the runtimes %s" % ",".join(_split(args.runtimes)))
+    for job in todo:
+        job.budget_ms = getattr(args, "budget_ms", None)
+    if getattr(args, "dataset", None):
+        from .dataset import DatasetError, attach_dataset
+
+        try:
+            todo = attach_dataset(todo, args.dataset, args.metric, args.max_accuracy_drop, artifacts)
+        except DatasetError as exc:
+            raise UsageError(str(exc))
     return todo
 
 
@@ -687,7 +777,34 @@ def add_plan_flags(p: argparse.ArgumentParser) -> None:
                    "zone is below C °C (recorded in the result)")
     p.add_argument("--cooldown-max-s", type=at_least(float, 0.0), default=300.0, metavar="S", help="longest cool-down wait "
                    "(default 300 s)")
+    p.add_argument("--scenario", choices=("single", "sustained", "stream", "offline"), default="single",
+                   help="single: one quiet timed window (default); sustained: back-to-back for --duration with "
+                   "per-interval figures, the steady state, any step and its cause; stream: frames at --fps for "
+                   "--duration, deadline misses and drops; offline: most inferences/s over --batches")
+    p.add_argument("--duration", type=at_least(float, 0.0, strict=True), metavar="S",
+                   help="sustained/stream: seconds to run (the job timeout follows)")
+    p.add_argument("--interval", type=at_least(float, 0.0, strict=True), default=10.0, metavar="S",
+                   help="sustained: interval length in seconds (default 10)")
+    p.add_argument("--fps", action="append", metavar="F", help="stream: frames per second (several, comma "
+                   "separated: one job per rate)")
+    p.add_argument("--deadline-ms", type=at_least(float, 0.0, strict=True), metavar="MS",
+                   help="stream: a frame's deadline from its arrival (default 1000/fps)")
+    p.add_argument("--batches", action="append", metavar="B,B", help="offline: batch sizes to sweep "
+                   "(default 1,2,4,8,16)")
+    p.add_argument("--sweep", metavar="NAME=V,V", help="one job per value: seq-len, batch, threads or fps, e.g. "
+                   "--sweep seq-len=16,64,128,256,512")
+    p.add_argument("--budget-ms", type=at_least(float, 0.0, strict=True), metavar="MS",
+                   help="latency budget: each job is marked meets_budget (p99 <= MS), and per swept configuration "
+                   "the report names the largest value that meets it (the real-time boundary)")
     p.add_argument("--sample-rate", type=at_least(float, 0.0, what="Hz; 0 turns sampling off"), help="sensor sampling rate in Hz (default 50; 0 turns sampling off)")
+    p.add_argument("--dataset", metavar="FILE", help="an .npz of your own examples (arrays named after the model's "
+                   "inputs, first axis = examples, optional 'labels'): every job also runs them on the device, "
+                   "outside the timed window, and reports its accuracy")
+    p.add_argument("--metric", choices=("accuracy", "top5", "f1", "mse", "cosine", "pairs"), help="accuracy metric "
+                   "(default: accuracy with integer labels, mse with float ones, agreement with the FP32 "
+                   "reference without labels)")
+    p.add_argument("--max-accuracy-drop", type=at_least(float, 0.0), metavar="PCT", help="accuracy budget: the "
+                   "headline picks the fastest configuration that loses at most PCT points against FP32 (default 1)")
 
 
 EXAMPLES = """examples:

@@ -250,7 +250,9 @@ class Catalog:
             m = run.manifest
             run_rows.append({"run_id": run.run_id, "path": str(run.root), "fingerprint": fp,
                              "created_utc": utc_time(m.get("created_at")), "updated_utc": utc_time(m.get("updated_at")),
-                             "state": m.get("state"), "command": " ".join(str(c) for c in m.get("command") or []),
+                             "state": m.get("state") if isinstance(m.get("state"), str) else None,
+                             "command": " ".join(str(c) for c in m["command"]) if isinstance(m.get("command"), list)
+                             else m.get("command") if isinstance(m.get("command"), str) else None,
                              "planned_jobs": len(m.get("jobs") or []), "stored_jobs": len(run.results),
                              "skipped_files": len(run.skipped), "indexed_utc": now})
             skipped_rows += [{"run_id": run.run_id, "path": line.split(" (", 1)[0], "reason": line}
@@ -295,7 +297,12 @@ class Catalog:
             if stored.get(run_id) == fp:
                 report.unchanged += 1
                 continue
-            run = read_run(root, log=lambda line: None)
+            problem = manifest_problem(root)
+            run = read_run(root, log=lambda line: None) if problem is None else None
+            if run is None and problem is not None:
+                report.skipped.append("skipped run folder %s: %s" % (root, problem))
+                broken.append(run_id)
+                continue
             if run is None:
                 try:
                     reason = "manifest.json unreadable"
@@ -389,6 +396,27 @@ class Catalog:
         self.close()
 
 
+def manifest_problem(root: Path) -> Optional[str]:
+    """Why a run folder's manifest cannot be indexed (one line), or None: the catalogue reads only manifests
+    whose fields have the types the store writes (a hand-edited or hostile one is skipped, not a crash)."""
+    try:
+        m = json.loads((root / "manifest.json").read_text())
+    except RecursionError:
+        return "manifest.json is nested too deeply to read"
+    except (OSError, ValueError) as exc:
+        return "manifest.json unreadable (%s)" % exc
+    if not isinstance(m, dict):
+        return "manifest.json is not a run manifest (a JSON %s)" % type(m).__name__
+    jobs = m.get("jobs", [])
+    if not isinstance(jobs, list) or not all(isinstance(j, dict) and isinstance(j.get("job_id"), str) for j in jobs):
+        return "manifest.json is not a run manifest: 'jobs' must be a list of planned jobs"
+    for key, types in (("command", (list, str, type(None))), ("state", (str, type(None))),
+                       ("created_at", (str, type(None))), ("updated_at", (str, type(None)))):
+        if not isinstance(m.get(key), types):
+            return "manifest.json is not a run manifest: %r is a %s" % (key, type(m.get(key)).__name__)
+    return None
+
+
 def _connect(path: Path, wait_s: float) -> "duckdb.DuckDBPyConnection":
     deadline = time.monotonic() + wait_s
     delay = 0.05
@@ -428,6 +456,13 @@ def open_catalog(base: Optional[Path] = None, update: bool = True, rebuild: bool
         cat._ensure_schema()
         if update:
             cat.update(log)
+    except duckdb.Error as exc:  # corrupt pages met only now (e.g. deleting a vanished run): derived data, rebuild
+        cat.close()
+        if rebuild:
+            raise
+        log("catalogue %s corrupt (%s): building it again from the run folders"
+            % (path, str(exc).splitlines()[0][:200]))
+        return open_catalog(base, update=update, rebuild=True, log=log, wait_s=wait_s)
     except BaseException:
         cat.close()
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -45,6 +45,12 @@ class PlannedJob:
     round: int = 0
     #: The job id without its round suffix: the jobs that measure the same thing in each round.
     group: str = ""
+    #: ``--dataset``: the accuracy pass's dataset, metric, FP32 reference and budget (bench/dataset.py).
+    accuracy: Optional[Dict[str, Any]] = None
+    #: ``--sweep NAME=…`` (or a list of ``--fps``): {"name": "seq-len", "value": 64} of this job.
+    sweep: Optional[Dict[str, Any]] = None
+    #: ``--budget-ms``: the latency budget a job's p99 is held to (meets_budget; the sweep's real-time boundary).
+    budget_ms: Optional[float] = None
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
@@ -93,9 +99,30 @@ def _at_shape(art: ArtifactRef, measure: Dict[str, Any]) -> ArtifactRef:
     return replace(art, stats=stats)
 
 
+#: What a sweep may vary, and where the value goes: the measure spec or the runtime's options.
+SWEEPS = {"seq-len": ("measure", "seq_len"), "batch": ("measure", "batch"), "threads": ("options", "threads"),
+          "fps": ("measure", "fps")}
+
+
+def expand_sweep(jobs: List[PlannedJob], name: str, values: List[Any]) -> List[PlannedJob]:
+    """One job per job x swept value (the value in the job's measure spec or runtime options, its id ending in
+    ``--<name><value>``), in plan order then value order."""
+    where, key = SWEEPS[name]
+    out: List[PlannedJob] = []
+    for job in jobs:
+        for value in values:
+            measure = dict(job.measure)
+            opts = dict(job.runtime_options)
+            (measure if where == "measure" else opts)[key] = value
+            jid = "%s--%s%s" % (job.job_id, _slug(name), _slug(str(value)))
+            out.append(replace(job, job_id=jid, group=jid, measure=measure, runtime_options=opts,
+                               artifact=_at_shape(job.artifact, measure), sweep={"name": name, "value": value}))
+    return out
+
+
 def plan_jobs(devices: List[str], artifacts: List[ArtifactRef], runtimes: Optional[List[str]],
               runtime_options: Dict[str, Dict[str, Any]], measure: Dict[str, Any],
-              timeout_s: float, rounds: int = 1) -> List[PlannedJob]:
+              timeout_s: float, rounds: int = 1, sweep: Optional[Tuple[str, List[Any]]] = None) -> List[PlannedJob]:
     """One job per device × artifact whose runtime is wanted, in a stable order.
 
     With ``rounds`` > 1 the whole list is repeated that many times, round after round (asv-style
@@ -115,6 +142,8 @@ def plan_jobs(devices: List[str], artifacts: List[ArtifactRef], runtimes: Option
             once.append(PlannedJob(job_id=base, device=device, model=art.model, variant=art.variant,
                                    runtime=art.runtime, runtime_options=opts, measure=m, timeout_s=timeout_s,
                                    artifact=_at_shape(art, m), group=base))
+    if sweep is not None:
+        once = expand_sweep(once, sweep[0], list(sweep[1]))
     if rounds == 1:
         return once
     return [replace(j, job_id="%s--r%d" % (j.job_id, k), round=k, measure=dict(j.measure))

@@ -251,6 +251,11 @@ class DeviceWorker:
                 "runtime": {"name": job.runtime, "options": job.runtime_options},
                 "measure": job.measure,
             }
+            if getattr(job, "accuracy", None):
+                from .dataset import deploy_for_job
+
+                with ph.phase("deploy_dataset"):
+                    agent_job["accuracy"] = deploy_for_job(transport, job, push)
             transport.write_text(jobdir + "/job.json", json.dumps(agent_job, indent=1))
             ph.add("write_job", time.perf_counter() - ph_write)
             push_s = time.perf_counter() - t0
@@ -378,6 +383,15 @@ class DeviceWorker:
             else:
                 result["stats"] = summarize(result.get("latencies_ms") or [])
             result["validity"] = verdict(result, result["stats"])
+            scenario = result.get("scenario")
+            if isinstance(scenario, dict) and scenario.get("name") == "sustained":
+                from .analysis.scenarios import analyse_sustained
+
+                scenario["sustained"] = analyse_sustained(scenario)
+            if getattr(job, "accuracy", None):
+                from .analysis.accuracy import score_job
+
+                result["accuracy"] = score_job(job.accuracy, result, self.store.results)
             if self.ceilings != "skip":
                 try:
                     self.check_roof(result)
@@ -458,13 +472,36 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
         dropped = ("  WARNING: requested %s dropped, ran on %s" % (", ".join(placement["dropped"]),
                                                                 ", ".join(placement.get("used") or []))
                    if placement.get("dropped") else "")
-        return "%s  ok%s  p50 %s  p90 %s  n=%d  mem %s  %s%s" % (
+        return "%s  ok%s  p50 %s  p90 %s  n=%d  mem %s  %s%s%s" % (
             head, unit, _ms(st.get("p50_ms")), _ms(st.get("p90_ms")), st["n"],
             "%.0f MB" % (mem / 1e6) if mem is not None else "n/a",
-            short_line(result.get("validity")), dropped)
+            short_line(result.get("validity")), dropped, scenario_summary(result))
     if status == "unavailable":
         return "%s  UNAVAILABLE: %s" % (head, result.get("reason"))
     return "%s  ERROR (%s): %s" % (head, result.get("error_type"), result.get("error"))
+
+
+def scenario_summary(result: Dict[str, Any]) -> str:
+    """The scenario's verdict for a job's terminal line ('' for a single window)."""
+    sc = result.get("scenario") if isinstance(result.get("scenario"), dict) else {}
+    if sc.get("name") == "sustained" and isinstance(sc.get("sustained"), dict):
+        a = sc["sustained"]
+        if a.get("first_p50_ms") is None:
+            return "  sustained: %s" % a.get("reason", "no interval")
+        step = (" step %+.0f %% at %.0f s (%s)" % (100 * a["step_rel"], a["onset_s"], a.get("cause"))
+                if a.get("onset_s") is not None else " no step" + (" (%s)" % a["cause"] if a.get("cause") not in
+                                                                      (None, "none") else ""))
+        return "  sustained: p50 %s → %s (x%.2f),%s" % (_ms(a["first_p50_ms"]), _ms(a["steady_p50_ms"]),
+                                                        a["slowdown"], step)
+    if sc.get("name") == "stream" and isinstance(sc.get("stream"), dict):
+        s = sc["stream"]
+        return "  stream %g fps: missed %.1f %%, dropped %d, %s" % (
+            s["fps"], 100 * (s.get("miss_rate") or 0), s.get("dropped") or 0,
+            "sustainable" if s.get("sustainable") else "NOT sustainable")
+    if sc.get("name") == "offline" and isinstance(sc.get("offline"), dict):
+        o = sc["offline"]
+        return "  offline: best %s inf/s at batch %s" % (o.get("max_inferences_per_s"), o.get("best_batch"))
+    return ""
 
 
 def _ms(value: Optional[float]) -> str:

@@ -112,6 +112,45 @@ class AccuracyFigure(_Open):
     vs_baseline: Optional[Dict[str, Any]] = None
 
 
+class ScenarioInterval(_Open):
+    """One closed interval of a sustained scenario (device_agents.scenarios.sustained)."""
+
+    t_s: float = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    n: int = Field(ge=1)
+    p50_ms: Optional[float] = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    p90_ms: Optional[float] = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    p99_ms: Optional[float] = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    temp_c: Optional[float] = Field(default=None, ge=-60, le=250)
+    freq_mhz: Optional[float] = Field(default=None, ge=0, le=1e5)
+    power_mw: Optional[float] = Field(default=None, ge=0, le=1e9)
+    energy_mj: Optional[float] = Field(default=None, ge=0)
+    other_busy_share: Optional[float] = Field(default=None, ge=0, le=1e3)
+    throttled: Optional[bool] = None
+
+
+class StreamFigures(_Open):
+    fps: float = Field(gt=0)
+    deadline_ms: float = Field(gt=0)
+    frames: int = Field(ge=0)
+    missed: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    miss_rate: Optional[float] = Field(default=None, ge=0, le=1)
+    p50_ms: Optional[float] = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    p99_ms: Optional[float] = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    sustainable: bool
+
+
+class Scenario(_Open):
+    """``scenario`` of a result: what the agent measured beyond one window (the host adds its analysis)."""
+
+    name: Literal["sustained", "stream", "offline"]
+    intervals: Optional[List[ScenarioInterval]] = Field(default=None, max_length=1_000_000)
+    total_runs: Optional[int] = Field(default=None, ge=0)
+    stream: Optional[StreamFigures] = None
+    offline: Optional[Dict[str, Any]] = None
+
+
 class AgentResult(_Open):
     """``result.json`` as the agent writes it (schema ``device_agents.SCHEMA_VERSION``)."""
 
@@ -134,6 +173,7 @@ class AgentResult(_Open):
     accuracy_pass: Optional[AccuracyPass] = None
     #: Seconds per phase of the agent's own work (device_agents.phases): the harness's overhead, never a result.
     phases_s: Optional[Dict[str, float]] = None
+    scenario: Optional[Scenario] = None
 
     @field_validator("phases_s")
     @classmethod

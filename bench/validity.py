@@ -282,6 +282,7 @@ def verdict(result: Dict[str, Any], stats: Optional[Dict[str, Any]] = None) -> D
     warnings: List[Dict[str, str]] = []
     figures: Dict[str, Any] = {}
     p50 = stats.get("p50_ms")
+    warnings += non_finite_checks(result)  # first: the one reason that matters most on a terminal line
     warnings += _timing_checks(x, result, p50)
     finite = x[np.isfinite(x) & (x > 0)]
     n = int(finite.size)
@@ -329,7 +330,6 @@ def verdict(result: Dict[str, Any], stats: Optional[Dict[str, Any]] = None) -> D
                                       "mid-window" % (shift["start_sample"], shift["end_sample"],
                                                       100 * shift["shift_rel"], shift["inside_median_ms"],
                                                       shift["outside_median_ms"], shift["p_value"])))
-    warnings += non_finite_checks(result)
     throttle = result.get("throttle") if isinstance(result.get("throttle"), dict) else {}
     if throttle.get("throttled"):
         warnings.append(_warn("throttled", "the device throttled during the job: %s"

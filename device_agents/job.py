@@ -86,6 +86,35 @@ class MeasureSpec:
     #: Before the job, wait until every thermal zone is below this (°C), at most ``cooldown_max_s`` s.
     cooldown_temp_c: Optional[float] = None
     cooldown_max_s: float = 300.0
+    #: ``single`` (one timed window, the default), ``sustained``, ``stream`` or ``offline`` (device_agents.scenarios).
+    scenario: str = "single"
+    #: sustained/stream: how long (s); sustained: interval length (s).
+    duration_s: Optional[float] = None
+    interval_s: float = 10.0
+    #: stream: frame rate (frames/s) and deadline (ms; default 1000/fps).
+    fps: Optional[float] = None
+    deadline_ms: Optional[float] = None
+    #: offline: the batch sizes swept.
+    offline_batches: Optional[List[int]] = None
+
+
+SCENARIOS = ("single", "sustained", "stream", "offline")
+
+
+def check_scenario(m: MeasureSpec) -> None:
+    """The scenario's own settings, each named when it is missing or out of range (BadJob)."""
+    if m.scenario not in SCENARIOS:
+        raise BadJob("measure.scenario %r: one of %s" % (m.scenario, ", ".join(SCENARIOS)))
+    if m.scenario in ("sustained", "stream") and not (m.duration_s and m.duration_s > 0):
+        raise BadJob("measure.scenario %s needs duration_s > 0" % m.scenario)
+    if m.scenario == "sustained" and not m.interval_s > 0:
+        raise BadJob("measure.interval_s must be > 0")
+    if m.scenario == "stream" and not (m.fps and m.fps > 0):
+        raise BadJob("measure.scenario stream needs fps > 0")
+    if m.deadline_ms is not None and not m.deadline_ms > 0:
+        raise BadJob("measure.deadline_ms must be > 0")
+    if m.scenario == "offline" and not (m.offline_batches and all(b >= 1 for b in m.offline_batches)):
+        raise BadJob("measure.scenario offline needs offline_batches, each >= 1")
 
 
 @dataclass
@@ -102,12 +131,33 @@ class ModelSpec:
 
 
 @dataclass
+class AccuracySpec:
+    """The accuracy pass (device_agents.accuracy): every example of an ``.npz`` dataset through the job's own
+    runtime, options and input shape, outside the timed window; optionally the same examples through an FP32
+    reference model (``reference_*``) for agreement. ``max_values`` bounds the output values returned."""
+
+    dataset_path: str
+    dataset_sha256: Optional[str] = None
+    #: What to return per example: ``topk`` (class indices, for accuracy/top5/f1) or ``outputs`` (vectors).
+    returns: str = "topk"
+    #: Output to read (default: the first).
+    output: Optional[str] = None
+    reference_path: Optional[str] = None
+    reference_sha256: Optional[str] = None
+    reference_runtime: Optional[str] = None
+    reference_options: Dict[str, Any] = field(default_factory=dict)
+    reference_variant: Optional[str] = None
+    max_values: int = 200000
+
+
+@dataclass
 class Job:
     job_id: str
     model: ModelSpec
     runtime: str
     runtime_options: Dict[str, Any] = field(default_factory=dict)
     measure: MeasureSpec = field(default_factory=MeasureSpec)
+    accuracy: Optional[AccuracySpec] = None
 
     @classmethod
     def from_json(cls, data: Any) -> "Job":
@@ -135,10 +185,18 @@ class Job:
             raise BadJob("measure.target_ci_pct must be a positive percentage")
         if mspec.min_seconds < 0 or mspec.max_seconds <= 0 or mspec.warmup_runs < 0:
             raise BadJob("measure: need min_seconds >= 0, max_seconds > 0 and warmup_runs >= 0")
+        check_scenario(mspec)
+        acc = data.get("accuracy")
+        if acc is not None and (not isinstance(acc, dict) or "dataset_path" not in acc):
+            raise BadJob("job.accuracy must be an object with a 'dataset_path'")
+        accuracy = _typed(AccuracySpec, acc, "accuracy") if acc is not None else None
+        if accuracy is not None and (accuracy.returns not in ("topk", "outputs") or accuracy.max_values < 1):
+            raise BadJob("job.accuracy: returns must be 'topk' or 'outputs' and max_values >= 1")
         return cls(job_id=job_id, model=mod, runtime=str(runtime.get("name", "")),
-                   runtime_options=dict(runtime.get("options") or {}), measure=mspec)
+                   runtime_options=dict(runtime.get("options") or {}), measure=mspec, accuracy=accuracy)
 
     def to_json(self) -> Dict[str, Any]:
         return {"job_id": self.job_id, "model": asdict(self.model),
                 "runtime": {"name": self.runtime, "options": self.runtime_options},
-                "measure": asdict(self.measure)}
+                "measure": asdict(self.measure),
+                **({"accuracy": asdict(self.accuracy)} if self.accuracy is not None else {})}

@@ -245,7 +245,7 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
             telemetry.measure_idle(job.measure.idle_s)
         spec = job.measure
         need_s = telemetry.min_window_s()
-        if need_s > spec.min_seconds:
+        if need_s > spec.min_seconds and spec.scenario == "single":
             spec = dataclasses.replace(spec, min_seconds=need_s, max_seconds=max(spec.max_seconds, need_s * 1.5),
                                        max_runs=max(spec.max_runs, STRETCHED_MAX_RUNS))
             result.setdefault("warnings", []).append(
@@ -253,7 +253,7 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
                     need_s, telemetry.power.name if telemetry.power else "?", spec.energy_min_samples))
         conditions.mark("window_start")
         with ph.phase("window"):
-            window = timed_window(runtime.run_once, spec)
+            window = _window(job, runtime, spec, telemetry, result)
         conditions.mark("window_end")
         memory.end_phase("steady_state")
         if gpu_mem is not None:
@@ -299,7 +299,18 @@ def _measure(job: Job, runtime: Any, path: str, telemetry: JobTelemetry, result:
     result["memory"].update(platform_memory())
     t0, t1 = window["window_start_s"], window["window_end_s"]
     telemetry.stop()
-    result["power"] = telemetry.power_report(t0, t1, window["runs"], job.model.flops)
+    scenario = window.pop("scenario", None)
+    if scenario is not None:
+        result["scenario"] = scenario
+    if scenario and scenario.get("name") == "sustained" and scenario.get("intervals"):
+        # earlier intervals' sensor samples were aggregated and let go: the power figures describe the last
+        # interval (the steady state); scenario.energy_per_inference_mj covers the whole sustained window
+        last = scenario["intervals"][-1]
+        t_last = t1 - float(last["duration_s"])
+        result["power"] = telemetry.power_report(t_last, t1, int(last["n"]), job.model.flops)
+        result["power"]["scope"] = "the last interval of the sustained window (%.1f s)" % last["duration_s"]
+    else:
+        result["power"] = telemetry.power_report(t0, t1, window["runs"], job.model.flops)
     result["thermal"], result["throttle"] = telemetry.thermal_report(t0, t1)
     anchor = time.time() - time.perf_counter()  # one anchor: both edges keep the window's exact length
     result["timing"]["window_start_unix_s"] = t0 + anchor
@@ -320,6 +331,34 @@ def _accuracy(job: Job, runtime: Any, specs: Any, feeds: Dict[str, Any], result:
                                                 {k: list(v.shape) for k, v in feeds.items()})
     if result["accuracy_pass"].get("error"):
         result.setdefault("warnings", []).append("accuracy pass not run: %s" % result["accuracy_pass"]["error"])
+
+
+def _window(job: Job, runtime: Any, spec: Any, telemetry: JobTelemetry, result: Dict[str, Any]) -> Dict[str, Any]:
+    """The measured window of the job's scenario (device_agents.scenarios): one timed window (``single``), a
+    sustained run, a frame stream or an offline batch sweep."""
+    from . import scenarios
+
+    if spec.scenario == "sustained":
+        return scenarios.sustained(runtime.run_once, float(spec.duration_s), float(spec.interval_s), telemetry,
+                                   (result.get("pinning") or {}).get("cpu_affinity"))
+    if spec.scenario == "stream":
+        return scenarios.stream(runtime.run_once, float(spec.fps), float(spec.duration_s), spec.deadline_ms)
+    if spec.scenario == "offline":
+        specs = runtime.input_specs()
+
+        def prepare(batch: int) -> None:
+            feeds, _ = generate_inputs(specs, spec.seed, spec.seq_len, job.model.input_hints,
+                                       {**job.model.input_shapes, **spec.input_shapes}, batch)
+            fixed = {k: v.shape[0] for k, v in feeds.items() if v.ndim and v.shape[0] != batch}
+            if fixed:
+                raise ValueError("the model's batch dimension is fixed (%s): it cannot run batch %d" % (
+                    ", ".join("%s %d" % kv for kv in sorted(fixed.items())), batch))
+            runtime.resize_inputs({k: list(v.shape) for k, v in feeds.items()})
+            runtime.prepare(feeds)
+
+        return scenarios.offline(prepare, runtime.run_once, list(spec.offline_batches or [1]),
+                                 max(spec.min_seconds, 0.5), spec.warmup_runs)
+    return timed_window(runtime.run_once, spec)
 
 
 def run_job(data: Any, phases: Optional[Phases] = None) -> Dict[str, Any]:

@@ -141,6 +141,55 @@ class JobTelemetry:
             throttle["reason"] = "sensors gave no temperature, clock or throttle flag"
         return thermal, throttle
 
+    def interval_figures(self, t0: float, t1: float) -> Dict[str, Any]:
+        """The device's state over [t0, t1] (agent clock, s) for a scenario's interval: the hottest zone's mean
+        temperature, the median CPU clock, the power sensor's mean power and energy; each None with a reason
+        where this device has no such sensor or it gave no sample in the interval."""
+        out: Dict[str, Any] = {"temp_c": None, "freq_mhz": None, "power_mw": None, "energy_mj": None,
+                               "throttled": None}
+        if self.sampler is None:
+            reason = "no sensor sampled on this device" if self.rate_hz > 0 else "sampling turned off"
+            out.update(temp_c_reason=reason, freq_mhz_reason=reason, power_mw_reason=reason)
+            return out
+        temps: Dict[str, List[float]] = {}
+        clocks: List[float] = []
+        flags: List[bool] = []
+        for samples in self.sampler.samples.values():
+            for s in list(samples):
+                if s.t_s is None or not t0 <= s.t_s <= t1:
+                    continue
+                for zone, c in s.temps_c.items():
+                    temps.setdefault(zone, []).append(c)
+                clocks += [mhz for name, mhz in s.clocks_mhz.items() if "cpu" in name.lower() or not name]
+                if s.throttled is not None:
+                    flags.append(bool(s.throttled))
+        if temps:
+            out["temp_c"] = round(max(statistics.mean(v) for v in temps.values()), 2)
+        else:
+            out["temp_c_reason"] = "no temperature sample in the interval"
+        if clocks:
+            out["freq_mhz"] = round(statistics.median(clocks), 1)
+        else:
+            out["freq_mhz_reason"] = "no CPU clock sample in the interval"
+        if flags:
+            out["throttled"] = any(flags)
+        if self.power is not None:
+            series = [s for s in self.sampler.series(self.power.name)]
+            energy, inside, _ = window_energy(series, self.power.kind, t0, t1, self.power.wrap_uj)
+            if energy is not None and t1 > t0 and inside:
+                out["energy_mj"] = energy
+                out["power_mw"] = round(energy / (t1 - t0), 1)
+            else:
+                out["power_mw_reason"] = "the %s sensor gave no sample in the interval" % self.power.name
+        else:
+            out["power_mw_reason"] = "no power or energy sensor on this device"
+        return out
+
+    def forget_before(self, t_s: float) -> None:
+        """Drop sensor samples older than ``t_s`` (bounded memory over a long scenario)."""
+        if self.sampler is not None:
+            self.sampler.forget_before(t_s)
+
     def describe(self) -> Dict[str, Any]:
         return {"rate_hz": self.rate_hz, "sensors": [s.describe() for s in self.sensors],
                 "unavailable": self.missing, "power_sensor": self.power.name if self.power else None}

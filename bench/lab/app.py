@@ -14,6 +14,7 @@ What the settings guarantee:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Optional
 from urllib.parse import urlsplit
@@ -31,12 +32,38 @@ class LabError(UsageError):
     """A lab command cannot go on; the message says what to fix (exit 2)."""
 
 
-def broker_url(flag: Optional[str] = None) -> str:
-    """``--broker``, else ``$EDGEBENCH_BROKER``, else Redis on loopback."""
-    url = flag or os.environ.get("EDGEBENCH_BROKER") or DEFAULT_BROKER
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss"):
-        raise LabError("broker %r: the lab needs Redis, e.g. redis://127.0.0.1:6379/0 (or rediss:// for TLS)" % url)
+def _raw_url(flag: Optional[str] = None) -> str:
+    return flag or os.environ.get("EDGEBENCH_BROKER") or DEFAULT_BROKER
+
+
+def is_loopback(host: Optional[str]) -> bool:
+    """``host`` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if not host:
+        return True  # redis:// without a host is localhost
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def broker_url(flag: Optional[str] = None, insecure: Optional[bool] = None) -> str:
+    """``--broker``, else ``$EDGEBENCH_BROKER``, else Redis on loopback. A broker on a non-loopback address
+    without a password is refused (anyone on that network could read and write the lab's queues) unless
+    ``insecure`` (``--insecure-broker``, or ``$EDGEBENCH_LAB_INSECURE_BROKER=1`` which ``lab worker`` passes on)."""
+    url = _raw_url(flag)
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise LabError("broker %r: the lab needs Redis, e.g. redis://127.0.0.1:6379/0 (or rediss:// for TLS)"
+                       % redacted(url))
+    if insecure is None:
+        insecure = os.environ.get("EDGEBENCH_LAB_INSECURE_BROKER") == "1"
+    if not insecure and not parts.password and not is_loopback(parts.hostname):
+        raise LabError("broker %s is on a network address and has no password: anyone who can reach it could read "
+                       "and write the lab's queues. Require a login in Redis (ACL, README 'A device lab') and give it "
+                       "in the URL, rediss://USER:PASSWORD@%s/0, or pass --insecure-broker if that network is yours "
+                       "alone" % (redacted(url), parts.netloc))
     return url
 
 
@@ -73,4 +100,4 @@ def configure(app: Celery, url: str) -> Celery:
 
 
 #: The lab's app; ``celery -A bench.lab.app worker`` and every lab command use it.
-app = configure(Celery("edgebench-lab", include=["bench.lab.tasks"]), broker_url())
+app = configure(Celery("edgebench-lab", include=["bench.lab.tasks"]), _raw_url())

@@ -1,4 +1,4 @@
-"""``python -m bench lab worker | submit | status | wait`` — the lab's command line (Celery is imported only
+"""``python -m bench lab keygen | worker | submit | status | wait`` — the lab's command line (Celery is imported only
 when a lab command runs, so ``bench run`` works without the ``lab`` extra)."""
 
 from __future__ import annotations
@@ -10,6 +10,21 @@ from typing import Any
 def _broker_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", metavar="URL", help="the lab's Redis, e.g. redis://127.0.0.1:6379/0 or "
                    "rediss://:PASSWORD@lab:6380/0 (default: $EDGEBENCH_BROKER)")
+    p.add_argument("--insecure-broker", action="store_true", help="accept a broker on a network address without a "
+                   "password (anyone who reaches it can read and delete the lab's queues; messages stay signed)")
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """``lab keygen``: write the lab's secret (HMAC key) to $EDGEBENCH_LAB_SECRETS."""
+    from pathlib import Path
+
+    from .auth import keygen, secrets_dir
+
+    path = keygen(Path(args.dir) if args.dir else secrets_dir(), rotate=args.rotate)
+    print("lab secret written to %s (mode 0600). Copy this file to the same place on every lab host and every "
+          "submitter (scp, a secrets manager; never through the broker)%s." % (
+              path, "; messages are now signed with the new key, the old ones still verify" if args.rotate else ""))
+    return 0
 
 
 def _cmd(name: str) -> Any:
@@ -27,8 +42,13 @@ def add_lab_parser(sub: Any) -> None:
     """Add ``lab`` and its subcommands to the ``python -m bench`` parser."""
     from ..cli import add_plan_flags
 
-    lab = sub.add_parser("lab", help="the device lab (Celery + Redis): worker, submit, status, wait")
+    lab = sub.add_parser("lab", help="the device lab (Celery + Redis): keygen, worker, submit, status, wait")
     lsub = lab.add_subparsers(dest="lab_command")
+    k = lsub.add_parser("keygen", help="create the lab's secret that signs every job message ($EDGEBENCH_LAB_SECRETS)")
+    k.add_argument("--rotate", action="store_true", help="add a new key to an existing secret (the old keys still "
+                   "verify until removed from the file)")
+    k.add_argument("--dir", help="where to write it (default: $EDGEBENCH_LAB_SECRETS or ~/.config/edgebench/lab)")
+    k.set_defaults(func=cmd_keygen)
     w = lsub.add_parser("worker", help="one Celery worker per device this host owns (queue dev.<device>)")
     w.add_argument("--devices", required=True, help="device names from this host's devices.yaml, comma separated")
     w.add_argument("--health-interval-s", type=float, default=None, help="probe each device this often "
@@ -55,6 +75,9 @@ def add_lab_parser(sub: Any) -> None:
     wt.add_argument("run_id", metavar="RUN_ID")
     wt.add_argument("--timeout-s", type=float, default=None, help="give up waiting after this long (exit 5)")
     wt.add_argument("--interval-s", type=float, default=1.0, help="progress poll interval (default 1 s)")
+    wt.add_argument("--unaccounted-s", type=float, default=None, help="end (exit 4, naming them) once jobs have "
+                    "been unaccounted for this long: no result, not queued, not running on a live worker "
+                    "(default 120 s; $EDGEBENCH_LAB_UNACCOUNTED_S)")
     _broker_flag(wt)
     wt.set_defaults(func=_cmd("wait"))
 

@@ -37,3 +37,20 @@ def probe(device: Any, timeout_s: float = 15.0) -> Health:
     except (TransportError, OSError) as exc:
         reason = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
     return Health(ok=reason is None, reason=reason, probe_s=round(time.perf_counter() - start, 3))
+
+
+def store_problem() -> Optional[str]:
+    """Why this host cannot serve the lab's results store (one line), or None. A worker never creates the
+    results folder: one that is missing means the shared directory is not mounted here."""
+    import os
+
+    from ..paths import results_root
+
+    root = results_root()
+    if not root.is_dir():
+        return ("the lab's results store %s is not on this host: mount the shared results directory there (or set "
+                "EDGEBENCH_RESULTS); not consuming until it is" % root)
+    if not os.access(str(root), os.W_OK | os.X_OK):
+        return "the lab's results store %s is not writable by this worker (uid %d): fix its permissions" % (
+            root, os.getuid())
+    return None

@@ -72,3 +72,18 @@ def lost_lock(run_id: str, job_id: str, attempt: int) -> str:
 
 def finalize_lock(run_id: str) -> str:
     return PREFIX + "finalize:" + run_id
+
+
+def lease(device: str) -> str:
+    """String with a TTL: the device's lease, JSON {worker_id, gen}; only its holder may run the device's jobs."""
+    return PREFIX + "lease:" + device
+
+
+def lease_gen(device: str) -> str:
+    """Counter: the device's lease generation (fencing token), incremented by each worker that takes the lease."""
+    return PREFIX + "leasegen:" + device
+
+
+def recover_lock(run_id: str) -> str:
+    """SET NX: the one worker that rebuilds a run the broker forgot (from the results store's plan)."""
+    return PREFIX + "recover:" + run_id

@@ -280,6 +280,33 @@ def scale_sim(client: Any, env: Dict[str, str]) -> Dict[str, Any]:
             "rss_per_standin_host_bytes_median": int(statistics.median(rss)) if any(rss) else None}
 
 
+def gate_cost(n: int = 300) -> Dict[str, Any]:
+    """What the trust boundary costs per job message: signing (submitter) and the whole gate (worker: HMAC,
+    schema, the run's manifest read from the results store, the plan compared), on a real lab run's job."""
+    from ..paths import results_root
+    from .auth import sign
+    from .gate import admit
+    from .recovery import job_payload_from_plan
+
+    run_root = sorted(p for p in results_root().iterdir() if (p / "manifest.json").is_file()
+                      and "lab" in json.loads((p / "manifest.json").read_text()))[-1]
+    manifest = json.loads((run_root / "manifest.json").read_text())
+    payload = job_payload_from_plan(run_root.name, manifest["jobs"][0], manifest["lab"], 1)
+    manifest["state"] = "running"  # a finished run is refused by the gate: time one that is not
+    (run_root / "manifest.json").write_text(json.dumps(manifest))
+    t0 = time.perf_counter()
+    for _ in range(n):
+        sig = sign(payload)
+    sign_ms = (time.perf_counter() - t0) * 1000 / n
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        admit({"payload": payload, "sig": sig})
+        times.append((time.perf_counter() - t) * 1000)
+    return {"sign_ms_mean": round(sign_ms, 4), "gate_ms_p50": round(_pct(times, 50) or 0, 3),
+            "gate_ms_p95": round(_pct(times, 95) or 0, 3), "manifest_jobs": len(manifest["jobs"])}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lab.perf", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved batches per side (default 3)")
@@ -299,8 +326,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     (tmp / "devices.yaml").write_text("devices:\n  perf1:\n    class: linux\n    transport: local\n    workdir: %s\n"
                                       "    options: {lock_file: %s}\n" % (tmp / "wd", tmp / "lock"))
     env = dict(os.environ, EDGEBENCH_BROKER=redis.url, EDGEBENCH_RESULTS=str(tmp / "results"),
-               EDGEBENCH_DEVICES=str(tmp / "devices.yaml"))
+               EDGEBENCH_DEVICES=str(tmp / "devices.yaml"), EDGEBENCH_LAB_SECRETS=str(tmp / "secrets"))
     os.environ.update(env)
+    from .auth import keygen
+
+    keygen(tmp / "secrets")
     from . import records
     from .app import app
 
@@ -316,6 +346,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         report["worker"] = w
         models = [tiny_model(tmp / "models" / ("p%d.onnx" % i)) for i in range(args.jobs)]
         report["dispatch"] = dispatch_overhead("perf1", models, args.rounds)
+        report["gate"] = gate_cost()
         report["scale_simulation"] = scale_sim(client, env)
     finally:
         if worker is not None:

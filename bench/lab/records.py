@@ -137,3 +137,58 @@ def requeue_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, attemp
 def now_s() -> float:
     """Seconds since the epoch (comparable across lab hosts with synchronised clocks)."""
     return time.time()
+
+
+#: Keep the lease if it is ours (refresh its TTL) or free (take it again: nobody took it while we were away);
+#: 0 when another worker holds it now (we are stale). KEYS[1] lease, ARGV[1] our token, ARGV[2] TTL ms.
+_KEEP_LEASE = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0
+"""
+
+
+def take_lease(client: "redis.Redis[str]", device: str, worker_id: str, ttl_ms: int) -> Optional[Dict[str, Any]]:
+    """Take ``device``'s lease with a new generation (fencing token): the lease as taken, or None when a live
+    worker holds it."""
+    if client.exists(keys.lease(device)):
+        return None
+    lease = {"worker_id": worker_id, "gen": int(client.incr(keys.lease_gen(device)))}
+    if not client.set(keys.lease(device), dumps(lease), px=ttl_ms, nx=True):
+        return None
+    return lease
+
+
+def keep_lease(client: "redis.Redis[str]", device: str, lease: Dict[str, Any], ttl_ms: int) -> bool:
+    """Refresh our lease; False when another worker took it (this worker stalled past it and must stop)."""
+    return int(client.eval(_KEEP_LEASE, 1, keys.lease(device), dumps(lease), str(ttl_ms))) != 0
+
+
+def lease_holder(client: "redis.Redis[str]", device: str) -> Optional[Dict[str, Any]]:
+    raw = client.get(keys.lease(device))
+    return json.loads(raw) if raw else None
+
+
+def persistence(client: "redis.Redis[str]") -> Optional[bool]:
+    """Whether Redis keeps its data across a restart (append-only file on); None when it will not say
+    (CONFIG and INFO refused by the user's ACL)."""
+    try:
+        return client.config_get("appendonly").get("appendonly") == "yes"
+    except redis.RedisError:
+        pass
+    try:
+        return bool(int(client.info("persistence").get("aof_enabled", 0)))
+    except (redis.RedisError, ValueError, TypeError):
+        return None
+
+
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def release_lease(client: "redis.Redis[str]", device: str, lease: Dict[str, Any]) -> None:
+    """Give the lease up on a clean stop (only if it is still ours)."""
+    client.eval(_RELEASE_LEASE, 1, keys.lease(device), dumps(lease))

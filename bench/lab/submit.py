@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-from kombu import Exchange, Queue
-
+from ..paths import slug_name
 from ..store import RunStore
-from . import keys, records
+from . import auth, keys, records
 from .app import LabError, app, broker_url, redacted
 from .artifacts import artifact_root, publish
+from .lost import declare as _declare
 from .lost import send_job
 
 
@@ -33,16 +33,14 @@ def job_payload(run_id: str, job: Any, user: str, priority: int, artifact_key: A
 def declare(queues: List[str]) -> None:
     """Declare the sub-queues (and their bindings) so that a message sent before any worker consumes them
     waits in Redis instead of being dropped as unroutable."""
-    with app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for name in queues:
-            Queue(name, Exchange(name, type="direct"), routing_key=name)(channel).declare()
+    _declare(app, queues)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from ..cli import _split, plan_from_args
 
-    url = broker_url(args.broker)
+    url = broker_url(args.broker, args.insecure_broker)
+    auth.keys_cached()  # no secret: say how to make one before anything is built or queued
     app.conf.broker_url = url
     client = records.connect(url, patience_s=3)
     records.ping(client, url)
@@ -52,7 +50,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise LabError("no lab worker for device(s) %s at %s: start one on the host that owns it (python -m bench lab "
                        "worker --devices %s), check `lab status`, or pass --offline-ok to queue anyway"
                        % (", ".join(missing), redacted(url), ",".join(missing)))
-    user = args.user or getpass.getuser()
+    user = slug_name(args.user or getpass.getuser())[:64]
     todo = plan_from_args(args, device_names)
     art_keys: Dict[str, str] = {}
     for job in todo:
@@ -62,7 +60,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     store = RunStore.create(todo, sys.argv)
     manifest = store.manifest()
     manifest["lab"] = {"user": user, "priority": args.priority, "broker": redacted(url),
-                       "artifact_store": str(artifact_root())}
+                       "artifact_store": str(artifact_root()), "ceilings": args.ceilings}
     store.write_manifest(manifest)
     payloads = [job_payload(store.run_id, j, user, args.priority, art_keys.get(j.artifact.sha256 or ""),
                             args.ceilings) for j in todo]

@@ -1,11 +1,16 @@
 """A lab worker: one Celery worker process per device (concurrency 1, no prefetch), consuming ``dev.<device>``
 and every user's sub-queue of it, plus the lab's bootstep in each:
 
-- before consuming: probe the device; unhealthy → its queues are not consumed (quarantine), jobs wait;
+- before consuming: take the device's lease (a fencing token: generation n), probe the device and check that
+  the lab's results store is there; unhealthy → its queues are not consumed (quarantine), jobs wait;
+- every heartbeat: keep the lease — a worker whose lease was taken while it stalled stops before its next job
+  (the task checks the lease too), and check the results store;
 - every ``heartbeat_s``: refresh the worker's heartbeat and the device record ``lab status`` reads, pick up
   users' new sub-queues, sweep for jobs whose worker died (lost.py);
 - every ``health_s`` while idle: probe again; a change quarantines (``cancel_consumer``) or restores
-  (``add_consumer``) the device's queues through Celery's remote control, addressed to this worker only.
+  (``add_consumer``) the device's queues through Celery's remote control, addressed to this worker only;
+- on ``lab_quarantine`` (a control command its own job-running process sends when a job failed and the device
+  no longer answers, tasks.py): stop consuming at once, before the next job; the health loop restores it.
 
 ``python -m bench lab worker --devices a,b`` starts one such process per device and restarts one that dies
 (a systemd unit per host runs this command, see bench/lab/edgebench-lab-worker.service)."""
@@ -25,26 +30,20 @@ import time
 from typing import Any, Dict, List, Optional, Set
 
 from celery import bootsteps
+from celery.worker.control import control_command
 
-from . import keys, records
+from . import auth, keys, records
 from .app import LabError, app, broker_url, redacted
-from .health import Health, probe
-from .lost import Reaper
+from .health import Health, probe, store_problem
+from .lost import Reaper, pid_alive
+from .recovery import Recovery
 
 log = logging.getLogger("edgebench.lab")
 
 #: Exit code of a device worker that must not be restarted (bad configuration, device owned elsewhere).
 EXIT_CONFIG = 2
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+#: Set when this worker found its lease taken (it stalled past it): it stops and is not restarted.
+STALE: Dict[str, str] = {}
 
 
 def owner_elsewhere(client: Any, device: str) -> Optional[str]:
@@ -53,7 +52,7 @@ def owner_elsewhere(client: Any, device: str) -> Optional[str]:
     info = records.device_info(client, device)
     if not info:
         return None
-    if info.get("lab_host") == socket.gethostname() and not _pid_alive(int(info.get("pid", 0))):
+    if info.get("lab_host") == socket.gethostname() and not pid_alive(int(info.get("pid", 0))):
         return None
     if info.get("pid") == os.getpid() and info.get("lab_host") == socket.gethostname():
         return None
@@ -78,14 +77,56 @@ class LabRuntime:
         self.thread: Optional[threading.Thread] = None
         self.stop = threading.Event()
         self.reaper: Optional[Reaper] = None
+        self.recovery: Optional[Recovery] = None
+        self.lease: Optional[Dict[str, Any]] = None
         self.started_mono = time.monotonic()
+        #: Held while the consumed queues change (the lab thread's health loop, the ``lab_quarantine`` command).
+        self.lock = threading.RLock()
+
+    def probe_all(self) -> Health:
+        """The results store first (cheap, and without it nothing can be stored), then the device."""
+        problem = store_problem()
+        if problem:
+            return Health(ok=False, reason=problem, probe_s=0.0)
+        return probe(self.device)
+
+    def go_stale(self, why: str) -> None:
+        """Another worker holds the device's lease now: stop consuming and end this worker (not restarted)."""
+        if STALE:
+            return
+        STALE["why"] = why
+        log.error("device %s: %s; this worker stops before its next job (one worker per device)", self.device.name, why)
+        self.stop.set()
+        os.kill(os.getpid(), signal.SIGTERM)  # warm shutdown: a running job finishes; its result is fenced
 
     # -- in the consumer's start (the event loop's thread, before the first message is fetched) --------------
     def attach(self, consumer: Any) -> None:
         self.node = consumer.hostname
         self.worker_id = "%s/%d" % (self.node, os.getpid())
         self.reaper = Reaper(app, self.client, self.timings.lost_after_s, self.worker_id)
-        self.set_health(probe(self.device))
+        self.recovery = Recovery(app, self.client, self.timings.lost_after_s, self.worker_id)
+        ttl_ms = int(self.timings.alive_ttl_s * 1000)
+        if self.lease is None:
+            # a lease left by a dead worker (kill -9, then restarted at once) expires within its TTL: wait that out;
+            # a live holder refreshes it and keeps it
+            deadline = time.monotonic() + 1.5 * self.timings.alive_ttl_s
+            self.lease = records.take_lease(self.client, self.device.name, self.worker_id, ttl_ms)
+            while self.lease is None and time.monotonic() < deadline:
+                time.sleep(self.timings.heartbeat_s / 2)
+                self.lease = records.take_lease(self.client, self.device.name, self.worker_id, ttl_ms)
+            if self.lease is None:
+                holder = records.lease_holder(self.client, self.device.name) or {}
+                for q in sorted({q.name for q in consumer.task_consumer.queues}):
+                    consumer.cancel_task_queue(q)
+                self.go_stale("its lease is held by %s (generation %s)" % (holder.get("worker_id"), holder.get("gen")))
+                return
+            log.info("device %s: lease generation %d taken by %s", self.device.name, self.lease["gen"], self.worker_id)
+        elif not records.keep_lease(self.client, self.device.name, self.lease, ttl_ms):
+            for q in sorted({q.name for q in consumer.task_consumer.queues}):
+                consumer.cancel_task_queue(q)
+            self.go_stale("its lease (generation %d) was taken by another worker" % self.lease["gen"])
+            return
+        self.set_health(self.probe_all())
         wanted = self.wanted_queues()
         current = {q.name for q in consumer.task_consumer.queues}
         if self.health.ok:
@@ -113,6 +154,26 @@ class LabRuntime:
         self.health = health
         self.last_probe_mono = time.monotonic()
 
+    def quarantine_now(self, consumer: Any, reason: str) -> List[str]:
+        """Stop consuming every queue of the device now (in the event loop's thread, as Celery's own
+        ``cancel_consumer`` does); the health loop probes again after ``health_s`` and restores it. Returns the
+        queues cancelled."""
+        with self.lock:
+            self.health = Health(ok=False, reason=reason, probe_s=0.0)
+            self.health_since = records.now_s()
+            self.last_probe_mono = time.monotonic()
+            self.quarantined = True
+            queues = sorted({q.name for q in consumer.task_consumer.queues} | self.consumed)
+            for q in queues:
+                consumer.cancel_task_queue(q)
+            self.consumed = set()
+        log.warning("device %s quarantined after a failed job: %s", self.device.name, reason)
+        try:
+            self.beat()  # lab status says so now, not at the next heartbeat
+        except Exception:
+            pass
+        return queues
+
     # -- the lab thread ----------------------------------------------------------------------------------------
     def busy(self) -> bool:
         from celery.worker import state
@@ -127,6 +188,12 @@ class LabRuntime:
                 "since_unix_s": round(self.health_since, 3), "probe_s": self.health.probe_s, "busy": self.busy(),
                 "queues": sorted(self.consumed), "heartbeat_unix_s": round(records.now_s(), 3),
                 "up_s": round(time.monotonic() - self.started_mono, 1)}
+        if self.lease is not None and not records.keep_lease(self.client, self.device.name, self.lease, ttl_ms):
+            holder = records.lease_holder(self.client, self.device.name) or {}
+            self.go_stale("its lease (generation %d) expired while this worker was stalled and was taken by %s "
+                          "(generation %s)" % (self.lease["gen"], holder.get("worker_id"), holder.get("gen")))
+            return
+        info["lease_gen"] = (self.lease or {}).get("gen")
         pipe = self.client.pipeline()
         pipe.set(keys.worker_alive(self.worker_id), "1", px=ttl_ms)
         pipe.set(keys.device_record(self.device.name), records.dumps(info), px=ttl_ms)
@@ -141,6 +208,10 @@ class LabRuntime:
 
     def apply_health(self) -> None:
         wanted = self.wanted_queues()
+        with self.lock:
+            self._apply_health(wanted)
+
+    def _apply_health(self, wanted: Set[str]) -> None:
         if self.health.ok:
             for q in sorted(wanted - self.consumed):
                 self.control("add_consumer", q)
@@ -156,12 +227,21 @@ class LabRuntime:
             log.warning("device %s quarantined: %s", self.device.name, self.health.reason)
 
     def tick(self) -> None:
-        if not self.busy() and time.monotonic() - self.last_probe_mono >= self.timings.health_s:
+        self.beat()  # the lease first: a stale worker does nothing more
+        if STALE:
+            return
+        problem = store_problem()
+        if problem:
+            self.set_health(Health(ok=False, reason=problem, probe_s=0.0))
+        elif (not self.busy() and (time.monotonic() - self.last_probe_mono >= self.timings.health_s
+                                   or (not self.health.ok and "results store" in (self.health.reason or "")))):
             self.set_health(probe(self.device))
         self.apply_health()
-        self.beat()
         if self.reaper is not None:
             self.reaper.sweep()
+            self.reaper.sweep_children(self.worker_id)
+        if self.recovery is not None:
+            self.recovery.sweep()
 
     def loop(self) -> None:
         while not self.stop.wait(self.timings.heartbeat_s):
@@ -169,6 +249,16 @@ class LabRuntime:
                 self.tick()
             except Exception as exc:  # Redis restarting, a control reply late: next tick tries again
                 log.warning("lab tick on %s: %s: %s", self.device.name, type(exc).__name__, exc)
+
+
+@control_command(args=[("reason", str)], signature="<reason>")
+def lab_quarantine(state: Any, reason: str = "") -> Dict[str, Any]:
+    """Remote control (to one worker): quarantine its device now — sent by its own job-running process after a
+    job failed and the device did not answer a probe (tasks.py). Replies once the queues are cancelled."""
+    rt = LabStep.runtime
+    if rt is None:
+        return {"ok": False, "error": "not a lab device worker"}
+    return {"ok": True, "cancelled": rt.quarantine_now(state.consumer, str(reason)[:2000])}
 
 
 class LabStep(bootsteps.StartStopStep):
@@ -186,7 +276,12 @@ class LabStep(bootsteps.StartStopStep):
         if rt is not None:
             rt.stop.set()
             try:  # a clean stop: the device has no worker now (status says so at once, not after the TTL)
+                if STALE:  # the record and the lease are the new worker's now
+                    rt.client.delete(keys.worker_alive(rt.worker_id))
+                    return
                 rt.client.delete(keys.device_record(rt.device.name), keys.worker_alive(rt.worker_id))
+                if rt.lease is not None:
+                    records.release_lease(rt.client, rt.device.name, rt.lease)
             except Exception:
                 pass
 
@@ -209,12 +304,30 @@ def device_main(device_name: str) -> int:
         print("error: device %r already has a lab worker: %s; one worker per device (stop that one first)"
               % (device_name, other), file=sys.stderr)
         return EXIT_CONFIG
+    kept = records.persistence(client)
+    if kept is False:
+        log.warning("Redis at %s has no persistence (appendonly no): a Redis restart forgets every queued job and "
+                    "run record; the lab then rebuilds the runs from the results store and queues the jobs again, "
+                    "but jobs queued by runs it cannot see are gone. Turn it on: redis-server --appendonly yes "
+                    "(README, 'A device lab')", redacted(url))
+    elif kept is None:
+        log.warning("Redis at %s does not say whether it persists its data (CONFIG/INFO refused by its ACL): make "
+                    "sure it runs with appendonly yes", redacted(url))
     os.environ["EDGEBENCH_LAB_DEVICE"] = device_name  # the pool child checks each job's device against it
     LabStep.runtime = LabRuntime(device, url, records.Timings.from_env())
     app.steps["consumer"].add(LabStep)
-    app.worker_main(["worker", "-n", "%s@%s" % (device_name, socket.gethostname()), "-Q", keys.device_queue(device_name),
-                     "-c", "1", "--prefetch-multiplier=1", "--disable-prefetch", "-P", "prefork",
-                     "--without-gossip", "--without-mingle", "-l", "INFO"])
+    try:
+        app.worker_main(["worker", "-n", "%s@%s" % (device_name, socket.gethostname()), "-Q",
+                         keys.device_queue(device_name), "-c", "1", "--prefetch-multiplier=1", "--disable-prefetch",
+                         "-P", "prefork", "--without-gossip", "--without-mingle", "-l", "INFO"])
+    except SystemExit as exc:
+        if not STALE:
+            raise
+        print("error: device %r: %s; stopped (one worker per device)" % (device_name, STALE["why"]), file=sys.stderr)
+        return EXIT_CONFIG
+    if STALE:
+        print("error: device %r: %s; stopped (one worker per device)" % (device_name, STALE["why"]), file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
@@ -223,7 +336,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ..cli import _split
     from ..inventory import load_inventory, resolve_devices
 
-    url = broker_url(args.broker)
+    url = broker_url(args.broker, args.insecure_broker)
+    auth.keys_cached()
     names = _split([args.devices])
     if not names:
         raise LabError("--devices: name at least one device of this host's devices.yaml")
@@ -235,7 +349,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if other:
             raise LabError("device %r already has a lab worker: %s; one worker per device (stop that one first)"
                            % (name, other))
-    env = dict(os.environ, EDGEBENCH_BROKER=url)
+    env = dict(os.environ, EDGEBENCH_BROKER=url, EDGEBENCH_LAB_INSECURE_BROKER="1" if args.insecure_broker else "0")
     if args.health_interval_s is not None:
         env["EDGEBENCH_LAB_HEALTH_S"] = str(args.health_interval_s)
 

@@ -8,9 +8,8 @@ device states, method.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -24,10 +23,13 @@ from ..paths import safe_child, slug_name
 from ..regressions import method_text
 from ..ceilings import peak_for
 from ..store import RunStore
+from ..analysis import accuracy
 from . import plots, trust
+from .accuracy_report import accuracy_section
+from .scenario_report import scenario_section
 from .headline import headline
-from .tables import sig3
-from .tables import fmt, rows_for
+from .tables import rows_for
+from .sections import Section, _table, _text
 
 TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                  ("runtime_version", "version"), ("threads", "threads"), ("inputs", "inputs"), ("round", "round"),
@@ -36,7 +38,9 @@ TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"
                  ("p50_ci95_low_ms", "p50 CI95 low ms"), ("p50_ci95_high_ms", "p50 CI95 high ms"),
                  ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("throughput_per_s", "inferences/s"), ("cv", "CV"),
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
-                 ("model_file_mb", "file MB")]
+                 ("model_file_mb", "file MB"), ("accuracy_metric", "accuracy metric"), ("accuracy", "accuracy"),
+                 ("accuracy_ci95_low", "accuracy CI95 low"), ("accuracy_ci95_high", "accuracy CI95 high"),
+                 ("accuracy_delta", "accuracy Δ vs FP32")]
 ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                   ("energy_per_inference_mj", "energy/inf mJ"), ("energy_idle_sub_mj", "idle-sub mJ"),
                   ("avg_power_mw", "avg power mW"), ("inferences_per_j", "inf/J"), ("power_sensor", "sensor"),
@@ -114,66 +118,6 @@ def overhead_rows(stores: List[Any], results: List[Dict[str, Any]]) -> List[Dict
                      "job_s": r.get("host_wall_s"), "measured_s": measured, "agent_overhead_s": agent_over,
                      "host_overhead_s": host_over, "top": ", ".join("%s %.2f" % kv for kv in top if kv[1] >= 0.005)})
     return rows
-
-
-@dataclass
-class Section:
-    """One report section: markdown lines, and for the HTML template text/table blocks and figures.
-    ``collapsed`` sections (reference material) start folded in the HTML."""
-
-    title: str
-    md: List[str] = field(default_factory=list)
-    blocks: List[Dict[str, Any]] = field(default_factory=list)
-    images: List[Tuple[str, Path]] = field(default_factory=list)
-    collapsed: bool = False
-
-
-#: Columns holding words (left-aligned); every other column holds numbers.
-_TEXT_KEYS = {"run_id", "top", "device", "model", "variant", "runtime", "runtime_version", "status", "valid",
-              "validity_warnings", "note", "unit", "peak_used", "bound", "what", "method", "op_type", "power_sensor",
-              "power_boundary", "throttled", "throttle_evidence", "power_reason", "inputs", "requested", "used",
-              "dropped", "nodes", "gpu_mb", "os", "kernel", "arch", "cpu_model", "board_model", "cpu_governor",
-              "python_version", "agent_version", "group", "agree", "round_p50s", "memory_total"}
-
-
-#: Columns of sentences, which may wrap (every other cell stays on one line).
-_WRAP_KEYS = {"validity_warnings", "note", "method", "throttle_evidence", "power_reason", "options", "why_not_valid",
-              "nodes", "cpu_model"}
-
-
-def cell(key: str, value: Any) -> str:
-    """One table cell: times and sizes with three significant digits (the unit is in the header)."""
-    if key == "n" and isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if key.startswith("fidelity") and isinstance(value, float):
-        return "%.4f" % value  # 0.9987 must not read as 1.00
-    if isinstance(value, float) and not isinstance(value, bool) and (key.endswith(("_ms", "_mb", "_mj", "_mw", "_per_s"))
-                                                                      or key in ("speedup", "speedup_low", "speedup_high", "gflop", "mbytes")):
-        return sig3(value)
-    return fmt(value)
-
-
-def _md_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
-    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
-    for r in rows:
-        lines.append("| " + " | ".join(cell(k, r.get(k)).replace("|", "/") for k, _ in columns) + " |")
-    return "\n".join(lines)
-
-
-def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple]) -> None:
-    section.md += [_md_table(rows, columns), ""]
-    section.blocks.append({"kind": "table", "head": [h for _, h in columns],
-                           "text_cols": [k in _TEXT_KEYS for k, _ in columns],
-                           "wrap_cols": [k in _WRAP_KEYS for k, _ in columns],
-                           "rows": [{"cells": [cell(k, r.get(k)) for k, _ in columns],
-                                     "bad": r.get("status") not in (None, "ok")} for r in rows]})
-
-
-def _text(section: Section, text: str) -> None:
-    section.md += [text, ""]
-    section.blocks.append({"kind": "text", "text": text})
 
 
 def _inline_code(text: str) -> Markup:
@@ -298,6 +242,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         sec.images.append(("Framework comparison", plots.framework_comparison(comp, plot_dir / "comparison.png")))
     sections.append(sec)
 
+    boundaries = scenario_section(results, rows, plot_dir, sections)
+    sweet = accuracy_section(results, rows, plot_dir, sections)
     roof = Section("Roofline")
     bw_sec = Section("Bandwidth bottleneck")
     energy = Section("Energy efficiency")
@@ -461,12 +407,21 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
 
     run_ids = ", ".join(s.run_id for s in stores)
     head = headline([s.manifest() for s in stores], rows)
+    head["budget_picks"] = accuracy.budget_picks(sweet)
+    head["boundaries"] = boundaries
     md = ["# edgebench report", "", "Runs: %s" % run_ids, "",
           "- **What**: %s" % head["what"], "- **Where**: %s" % head["where"], "- **Inputs**: %s" % head["inputs"],
           "- **When**: %s (UTC)" % head["when"], "- **Jobs**: %s" % head["counts"]]
     md += ["- **Command**: `%s`" % c for c in head["commands"]]
     md += ["", "Fastest valid configuration per device and model:", ""]
     md += ["- %s / %s: %s" % (w["device"], w["model"], w["text"]) for w in head["winners"]] + [""]
+    if head["budget_picks"]:
+        md += ["Fastest configuration within the accuracy budget:", ""]
+        md += ["- %s / %s: %s" % (w["device"], w["model"], w["text"]) for w in head["budget_picks"]] + [""]
+    if boundaries:
+        md += ["Real-time boundary (largest swept value whose p99 meets the budget):", ""]
+        md += ["- %s / %s / %s / %s: %s" % (b["device"], b["model"], b["variant"], b["runtime"], b["text"])
+               for b in boundaries] + [""]
     for s in sections:
         md += ["## %s" % s.title, ""] + s.md
         md += ["![%s](%s)" % (t, p.relative_to(out_dir).as_posix()) for t, p in s.images] + [""]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ..analysis.accuracy import accuracy_columns
 from ..analysis.energy import energy_columns
+from ..analysis.scenarios import scenario_columns
 from ..fmt import fmt, fmt_duration_ms, fmt_rate, sig3  # noqa: F401  (re-exported: the report's formatting)
 from ..stats import summarize
 
@@ -76,23 +78,28 @@ def job_row(result: Dict[str, Any], run_id: str = "") -> Dict[str, Any]:
         "peak_mem_mb": _mb(memory.get("peak_over_baseline_bytes")),
         "model_file_mb": _mb(model.get("file_bytes")),
         **energy_columns(result),
+        **scenario_columns(result),
+        **accuracy_columns(result),
         "note": result.get("error") or result.get("reason") or "; ".join(result.get("warnings") or []) or "",
     }
     return row
 
 
 def rows_for(results: List[Dict[str, Any]], run_id: str = "") -> List[Dict[str, Any]]:
-    return [job_row(r, r.get("run_id", run_id)) for r in results]
+    from ..analysis.accuracy import refreshed  # each job's accuracy delta against the FP32 job, with every job at hand
+
+    return [job_row(r, r.get("run_id", run_id)) for r in refreshed(results)]
 
 
 TERMINAL_COLUMNS = [("model", "model"), ("variant", "variant"), ("runtime", "runtime"), ("threads", "threads"),
                     ("inputs", "inputs"), ("p50_ms", "p50"), ("p99_ms", "p99"),
-                    ("peak_mem_mb", "mem MB"), ("valid", "valid"), ("validity_warnings", "why not")]
+                    ("peak_mem_mb", "mem MB"), ("accuracy", "acc"), ("valid", "valid"),
+                    ("validity_warnings", "why not")]
 #: Widest a terminal cell may be (characters; longer text ends in "…"): the table fits 100 columns for the
 #: usual names. The full figures and reasons are in summary.csv and the report.
 TERMINAL_CELL_MAX = {"model": 14, "variant": 17, "runtime": 11, "inputs": 9, "validity_warnings": 18}
 #: Columns left out of the terminal table when no row has a value in them.
-TERMINAL_OPTIONAL = ("threads", "round")
+TERMINAL_OPTIONAL = ("threads", "round", "accuracy")
 #: Columns said once in a device's heading when every row of it has the same value.
 TERMINAL_HEADING = ("runtime", "inputs", "threads")
 

@@ -67,6 +67,21 @@ class Sampler:
     def series(self, name: str) -> List[Sample]:
         return self.samples.get(name, [])
 
+    def forget_before(self, t_s: float, keep_last: int = 2) -> int:
+        """Drop samples older than ``t_s`` (keeping the last ``keep_last`` before it, so an interval's edge value
+        can still be held): a sustained scenario aggregates each interval as it closes, so the sampler's memory
+        stays bounded over hours. Returns how many were dropped."""
+        dropped = 0
+        for name, samples in self.samples.items():
+            k = 0
+            while k < len(samples) and samples[k].t_s is not None and samples[k].t_s < t_s:
+                k += 1
+            k = max(0, k - keep_last)
+            if k:
+                del samples[:k]  # list.append on the sampler thread and this del are each atomic under the GIL
+                dropped += k
+        return dropped
+
 
 def achieved_rate_hz(samples: List[Sample], t0: float, t1: float) -> Tuple[int, Optional[float]]:
     """(samples inside [t0, t1], their mean rate in Hz)."""

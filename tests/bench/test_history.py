@@ -253,3 +253,45 @@ def test_history_plot_of_runs_without_a_median_ci(tmp_path: Path) -> None:
                             "verdict": "invalid", "change_pct": float("nan")}])
     out = history_plot(judged, tmp_path / "h.png")
     assert out.stat().st_size > 5000
+
+
+def test_hostile_manifests_are_skipped_and_later_calls_work(runs: List[Path], results: Path) -> None:
+    """A manifest with "command": 12345 or "jobs": [1, 2, 3] is skipped with one line — on this call and every
+    later one — and the other runs are indexed."""
+    for run, change in ((runs[0], {"command": 12345}), (runs[1], {"jobs": [1, 2, 3]})):
+        m = json.loads((run / "manifest.json").read_text())
+        m.update(change)
+        (run / "manifest.json").write_text(json.dumps(m))
+    for _ in range(2):
+        lines: List[str] = []
+        with open_catalog(log=lines.append) as cat:
+            assert set(cat.runs()["run_id"]) == {runs[2].name}
+            consistent(cat)
+        assert len(lines) == 2 and all("is not a run manifest" in line for line in lines), lines
+    proc = bench(["history", "--json"], results)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_corrupt_catalogue_meeting_a_deleted_run_is_rebuilt(runs: List[Path], results: Path) -> None:
+    with open_catalog(log=lambda line: None) as cat:
+        assert len(cat.jobs()) == 6
+    path = catalog_path()
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:  # the last 256 KB corrupted
+        fh.seek(max(0, size - 256 * 1024))
+        fh.write(os.urandom(min(size, 256 * 1024)))
+    shutil.rmtree(runs[0])
+    lines: List[str] = []
+    with open_catalog(log=lines.append) as cat:
+        assert set(cat.runs()["run_id"]) == {runs[1].name, runs[2].name}
+        consistent(cat)
+    assert any("building it again" in line for line in lines), lines
+    proc = bench(["history", "--json"], results)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_result_nested_500000_levels_is_a_bad_result_not_a_harness_bug() -> None:
+    from bench.schema import ResultInvalid, parse_device_json
+
+    with pytest.raises(ResultInvalid, match="nested too deeply"):
+        parse_device_json(b"[" * 500_000 + b"]" * 500_000)

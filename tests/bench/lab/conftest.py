@@ -53,16 +53,18 @@ class Lab:
         return subprocess.run([sys.executable, "-m", "bench"] + list(args), cwd=str(REPO), env=self.env,
                               capture_output=True, text=True, timeout=timeout)
 
-    def popen(self, *args: str, log: str) -> subprocess.Popen:
+    def popen(self, *args: str, log: str, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         out = open(self.tmp / log, "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "bench"] + list(args), cwd=str(REPO), env=self.env,
+        proc = subprocess.Popen([sys.executable, "-m", "bench"] + list(args), cwd=str(REPO), env=env or self.env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
 
-    def start_worker(self, devices: str, *extra: str, wait: bool = True) -> subprocess.Popen:
+    def start_worker(self, devices: str, *extra: str, wait: bool = True,
+                     env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         """``lab worker --devices ...`` (one lab host); waits until each device's record is there."""
-        proc = self.popen("lab", "worker", "--devices", devices, *extra, log="worker-%s.log" % devices.replace(",", "_"))
+        proc = self.popen("lab", "worker", "--devices", devices, *extra, log="worker-%s.log" % devices.replace(",", "_"),
+                          env=env)
         if wait:
             for name in devices.split(","):
                 self.wait_until(lambda n=name: self.device(n) is not None, 60, "worker of %s up" % name, proc)
@@ -137,10 +139,15 @@ class Lab:
 
 
 def make_lab(tmp_path: Path, appendonly: bool = False) -> Lab:
+    from bench.lab.auth import keygen
+
     redis = RedisServer(tmp_path / "redis", appendonly=appendonly).start()
+    keygen(tmp_path / "secrets")  # the lab's secret: every lab command reads it
+    (tmp_path / "results").mkdir(exist_ok=True)  # the shared results store (a worker never creates it)
     env = dict(os.environ, EDGEBENCH_BROKER=redis.url, EDGEBENCH_RESULTS=str(tmp_path / "results"),
                EDGEBENCH_DEVICES=str(tmp_path / "devices.yaml"), EDGEBENCH_LAB_HEARTBEAT_S="0.5",
-               EDGEBENCH_LAB_HEALTH_S="1", PYTHONUNBUFFERED="1")
+               EDGEBENCH_LAB_HEALTH_S="1", EDGEBENCH_LAB_SECRETS=str(tmp_path / "secrets"),
+               EDGEBENCH_LAB_UNACCOUNTED_S="20", PYTHONUNBUFFERED="1")
     lab = Lab(tmp_path, redis, env)
     lab.write_inventory()
     return lab

@@ -4,6 +4,7 @@ one-line errors (exit 2), and one fast end-to-end run through a real Redis and a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,15 @@ def test_artifact_store_by_content(tmp_path: Path, tiny_onnx: Path) -> None:
         fetch("../../etc/passwd", sha, tmp_path)
 
 
-def test_unreachable_broker_is_one_line_exit_2() -> None:
+def test_unreachable_broker_is_one_line_exit_2(tmp_path: Path) -> None:
+    from bench.lab.auth import keygen
+
+    keygen(tmp_path / "secrets")
+    env = dict(os.environ, EDGEBENCH_LAB_SECRETS=str(tmp_path / "secrets"))
     url = "redis://127.0.0.1:%d/0" % free_port()  # nothing listens there
     for args in (["status"], ["wait", "x"], ["submit", "--device", "local"], ["worker", "--devices", "local"]):
         proc = subprocess.run([sys.executable, "-m", "bench", "lab"] + args + ["--broker", url], cwd=str(REPO),
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, env=env)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "unreachable" in lines[0] and "--broker" in lines[0], proc.stderr

@@ -135,3 +135,100 @@ def test_redis_restart_mid_run_loses_nothing(lab_aof: Lab, tiny_onnx: Path) -> N
     assert sorted(r["model_name"] for r in results) == ["r1", "r2", "r3", "r4"]
     assert all(r["status"] == "ok" and r["lab"]["attempt"] == 1 for r in results)
     assert lab.status()["runs"][0]["done"] == 4
+
+
+def _running_info(lab: Lab, run_id: str) -> dict:
+    import redis
+
+    from bench.lab import keys
+
+    client = redis.Redis.from_url(lab.redis.url, decode_responses=True)
+    found: dict = {}
+
+    def cond() -> bool:
+        for field, raw in client.hgetall(keys.RUNNING).items():
+            if field.startswith(run_id + "/"):
+                found.update(json.loads(raw), field=field)
+                return True
+        return False
+
+    lab.wait_until(cond, 90, "a job of %s running" % run_id)
+    return found
+
+
+def test_pool_child_killed_mid_job_is_resubmitted(lab: Lab, tiny_onnx: Path) -> None:
+    """SIGKILL of the process that runs the job (Celery's pool child; the worker keeps heart-beating): the
+    worker finds the dead attempt, resubmits it once, and the run completes with every job."""
+    lab.add_local("loc1")
+    lab.start_worker("loc1")
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["c1", "c2"]), *QUICK, "--min-seconds", "2",
+                        "--max-runs", "100000000")
+    info = _running_info(lab, run_id)
+    time.sleep(0.3)
+    os.kill(int(info["child_pid"]), signal.SIGKILL)
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = {r["job_id"]: r for r in lab.results(run_id)}
+    assert sorted(r["status"] for r in results.values()) == ["ok", "ok"]
+    hit = results[info["field"].split("/", 1)[1]]
+    assert hit["lab"]["attempt"] == 2 and "pool child" in hit["lab"]["resubmitted_because"]
+    assert lab.manifest(run_id)["state"] == "complete"
+
+
+def test_redis_restart_without_persistence_mid_run_loses_nothing(lab: Lab, tiny_onnx: Path) -> None:
+    """redis-server restarted empty while a run is half done: the worker rebuilds the run from the results
+    store's plan, queues again what Redis forgot; every job ends with one stored result, none replaced."""
+    lab.add_local("loc1")
+    lab.start_worker("loc1")
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["p1", "p2", "p3", "p4", "p5"]), *QUICK)
+    lab.wait_until(lambda: len(lab.results(run_id)) >= 1, 120, "a first result")
+    lab.redis.restart(down_s=1.0)
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = lab.results(run_id)
+    assert sorted(r["model_name"] for r in results) == ["p1", "p2", "p3", "p4", "p5"]
+    assert all(r["status"] == "ok" for r in results)
+    assert not (lab.tmp / "results" / run_id / "attempts").exists()
+    assert lab.manifest(run_id)["state"] == "complete"
+
+
+def test_worker_without_the_results_store_does_not_consume(lab: Lab, tiny_onnx: Path) -> None:
+    """A worker host that lacks the shared results folder is quarantined with the reason; its jobs wait (none
+    runs, none is shown running); once the folder is there, they run."""
+    lab.add_local("loc1")
+    mount = lab.tmp / "mnt" / "results"
+    lab.start_worker("loc1", env=dict(lab.env, EDGEBENCH_RESULTS=str(mount)))
+    dev = lab.device("loc1")
+    assert dev["state"] == "quarantined" and "results store" in dev["reason"], dev
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["m1", "m2", "m3"]), *QUICK)
+    time.sleep(3)
+    assert lab.waiting("loc1") == 3 and lab.status()["running"] == [] and lab.results(run_id) == []
+    mount.parent.mkdir()
+    mount.symlink_to(lab.tmp / "results")  # the share is mounted
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["status"] for r in lab.results(run_id)] == ["ok"] * 3
+
+
+def test_stalled_worker_loses_its_lease_and_stops(lab: Lab, tiny_onnx: Path) -> None:
+    """SIGSTOP of a device's worker past its lease while a second worker for the device starts: the first,
+    continued, finds its lease taken and stops before its next job; every job runs on the second."""
+    lab.add_local("loc1")
+    first = lab.start_worker("loc1")
+    old = lab.device("loc1")
+    os.kill(old["pid"], signal.SIGSTOP)
+    try:
+        lab.wait_until(lambda: lab.device("loc1") is None, 30, "the stalled worker's record expired")
+        second = lab.popen("lab", "worker", "--devices", "loc1", log="worker-second.log")
+        lab.wait_until(lambda: (lab.device("loc1") or {}).get("pid") not in (None, old["pid"]), 60, "second up", second)
+    finally:
+        os.kill(old["pid"], signal.SIGCONT)
+    new = lab.device("loc1")
+    assert new["lease_gen"] == old["lease_gen"] + 1
+    run_id = lab.submit("--device", "loc1", *lab.models(tiny_onnx, ["s1", "s2", "s3"]), *QUICK)
+    proc = lab.wait(run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {r["lab"]["worker_pid"] for r in lab.results(run_id)} == {new["pid"]}
+    assert {r["lab"]["lease_gen"] for r in lab.results(run_id)} == {new["lease_gen"]}
+    lab.wait_until(lambda: first.poll() is not None, 60, "the stale worker's host process ended")
+    assert "lease" in lab.log("loc1") and "stops before its next job" in lab.log("loc1")

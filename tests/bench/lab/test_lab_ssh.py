@@ -46,3 +46,44 @@ def test_matrix_over_local_and_ssh_namespace_hosts(lab: Lab, tiny_onnx: Path) ->
                        "SSH devices restored")
         lab.stop(host_b)
         lab.stop(host_a)
+
+
+def test_device_vanishing_mid_run_does_not_drain_its_queue(lab: Lab, tiny_onnx: Path) -> None:
+    """Issue 20: the SSH device's sshd is killed while its first job runs. The failed job is probed at once,
+    the device quarantined before its worker takes another job, and the job put back (next attempt): no job is
+    stored as an error while the device is away; sshd restarted, the health loop restores the device and every
+    job completes; ``lab wait`` ends with 0."""
+    from tests.sshd import Sshd
+
+    with ssh_lab([43], Keys.make(lab.tmp / "keys"), lab.tmp) as (hosts, servers, known):
+        lab.add_yaml(servers[0].device_yaml("dut1", sys.executable, str(lab.tmp / "dut1-root"), known))
+        host = lab.start_worker("dut1")
+        names = ["v%d" % i for i in range(4)]
+        run_id = lab.submit("--device", "dut1", *lab.models(tiny_onnx, names), *QUICK, "--min-seconds", "1.5",
+                            "--max-runs", "100000000")
+        lab.wait_until(lambda: any(r["run_id"] == run_id for r in lab.status()["running"]), 90, "a job running")
+        servers[0].kill()  # the device vanishes mid-job: its SSH server and every session it spawned
+        lab.wait_until(lambda: lab.device("dut1")["state"] == "quarantined", 60, "dut1 quarantined")
+        away = lab.device("dut1")
+        assert away["queues"] == [] and "went away" in away["reason"], away
+        # while it is away: the queue holds, nothing runs, nothing is stored as an error
+        lab.wait_until(lambda: lab.waiting("dut1") + len(lab.results(run_id)) == len(names), 30,
+                       "every job queued or stored")
+        assert lab.status()["running"] == []
+        assert all(r["status"] == "ok" for r in lab.results(run_id)), lab.results(run_id)
+        waiting = lab.waiting("dut1")
+        assert waiting >= 1
+        lab.wait_until(lambda: lab.device("dut1")["state"] == "quarantined" and "went away" not in
+                       lab.device("dut1")["reason"], 30, "the health loop probed it again (still away)")
+        assert lab.waiting("dut1") == waiting and all(r["status"] == "ok" for r in lab.results(run_id))
+        servers[0] = Sshd(servers[0].keys, servers[0].host, 22, lab.tmp, netns=hosts[0].ns).start()
+        proc = lab.wait(run_id)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        results = lab.results(run_id)
+        assert sorted(r["job_id"] for r in results) == sorted(j["job_id"] for j in lab.manifest(run_id)["jobs"])
+        assert all(r["status"] == "ok" for r in results), [(r["job_id"], r.get("error")) for r in results]
+        back = [r for r in results if r["lab"]["attempt"] > 1]
+        assert back and all("went away" in r["lab"]["resubmitted_because"] for r in back)
+        log = lab.log("dut1")
+        assert "quarantined after a failed job" in log and "healthy again" in log
+        lab.stop(host)

@@ -1,0 +1,72 @@
+"""A report section and its blocks: markdown lines, and for the HTML template text/table blocks and figures. The
+section builders (render.py, accuracy_report.py, scenario_report.py) fill them; nothing here imports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from .tables import fmt, sig3
+
+
+@dataclass
+class Section:
+    """One report section: markdown lines, and for the HTML template text/table blocks and figures.
+    ``collapsed`` sections (reference material) start folded in the HTML."""
+
+    title: str
+    md: List[str] = field(default_factory=list)
+    blocks: List[Dict[str, Any]] = field(default_factory=list)
+    images: List[Tuple[str, Path]] = field(default_factory=list)
+    collapsed: bool = False
+
+
+#: Columns holding words (left-aligned); every other column holds numbers.
+_TEXT_KEYS = {"run_id", "top", "device", "model", "variant", "runtime", "runtime_version", "status", "valid",
+              "validity_warnings", "note", "unit", "peak_used", "bound", "what", "method", "op_type", "power_sensor",
+              "power_boundary", "throttled", "throttle_evidence", "power_reason", "inputs", "requested", "used",
+              "dropped", "nodes", "gpu_mb", "os", "kernel", "arch", "cpu_model", "board_model", "cpu_governor",
+              "python_version", "agent_version", "group", "agree", "round_p50s", "memory_total"}
+
+
+#: Columns of sentences, which may wrap (every other cell stays on one line).
+_WRAP_KEYS = {"validity_warnings", "note", "method", "throttle_evidence", "power_reason", "options", "why_not_valid",
+              "nodes", "cpu_model"}
+
+
+def cell(key: str, value: Any) -> str:
+    """One table cell: times and sizes with three significant digits (the unit is in the header)."""
+    if key == "n" and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if key.startswith("fidelity") and isinstance(value, float):
+        return "%.4f" % value  # 0.9987 must not read as 1.00
+    if isinstance(value, float) and not isinstance(value, bool) and (key.endswith(("_ms", "_mb", "_mj", "_mw", "_per_s"))
+                                                                      or key in ("speedup", "speedup_low", "speedup_high", "gflop", "mbytes")):
+        return sig3(value)
+    return fmt(value)
+
+
+def _md_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(k, r.get(k)).replace("|", "/") for k, _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple]) -> None:
+    section.md += [_md_table(rows, columns), ""]
+    section.blocks.append({"kind": "table", "head": [h for _, h in columns],
+                           "text_cols": [k in _TEXT_KEYS for k, _ in columns],
+                           "wrap_cols": [k in _WRAP_KEYS for k, _ in columns],
+                           "rows": [{"cells": [cell(k, r.get(k)) for k, _ in columns],
+                                     "bad": r.get("status") not in (None, "ok")} for r in rows]})
+
+
+def _text(section: Section, text: str) -> None:
+    section.md += [text, ""]
+    section.blocks.append({"kind": "text", "text": text})
+
+
