@@ -289,11 +289,12 @@ def attach_dataset(jobs: List[PlannedJob], path_text: str, metric: Optional[str]
 
 
 def deploy_for_job(transport: Any, job: PlannedJob, push: Any) -> Optional[Dict[str, Any]]:
-    """Push ``job``'s dataset (and its FP32 reference model) by content hash; the agent's ``accuracy`` spec."""
+    """Push ``job``'s dataset (and its FP32 reference model) by content hash; the agent's ``accuracy`` spec (None
+    where the dataset is not on this host, e.g. a lab worker elsewhere: the job is then measured without it)."""
     from .deploy import deploy_artifact
 
     acc = job.accuracy
-    if not acc:
+    if not acc or not Path(acc["dataset"]).is_file():  # a lab worker on another host: the job runs without it
         return None
     spec: Dict[str, Any] = {"dataset_path": deploy_artifact(transport, Path(acc["dataset"]), acc["dataset_sha256"], push),
                             "dataset_sha256": acc["dataset_sha256"], "returns": acc["returns"]}

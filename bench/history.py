@@ -3,7 +3,9 @@
 Derived data: it is built from the run folders and deleting it loses nothing (the next ``open_catalog``
 builds it again). Updates are incremental: each run folder has a fingerprint (name, size and mtime of
 manifest.json and of every jobs/*.json), and only runs whose fingerprint changed are read again; runs
-whose folder is gone are dropped.
+whose folder is gone are dropped. The report of a run updates only that run (``update_runs``: cost
+independent of the history's size); ``bench history`` (and ``--rebuild``, and a catalogue that is new or
+was corrupt) scans every folder (``update``).
 
 Tables (times are naive UTC, ``*_utc``; latencies in ms; memory in bytes):
 
@@ -187,14 +189,16 @@ class Catalog:
         self.skipped_runs: List[str] = []
 
     # -- schema -----------------------------------------------------------------------------
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self) -> bool:
+        """Create the tables when the schema is missing or of another version; True when it did (the
+        catalogue is empty and needs a full scan)."""
         tables = {t[0] for t in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         version = None
         if "meta" in tables:
             row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = row[0] if row else None
         if version == SCHEMA_VERSION:
-            return
+            return False
         self.con.execute("BEGIN TRANSACTION")
         for view in ("samples_v",):
             self.con.execute("DROP VIEW IF EXISTS %s" % view)
@@ -209,6 +213,7 @@ class Catalog:
                          "j.runtime, s.iteration, s.latency_ms FROM samples s JOIN jobs j USING (job_key)")
         self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
         self.con.execute("COMMIT")
+        return True
 
     # -- building ---------------------------------------------------------------------------
     def _scan(self, log: Log) -> Tuple[Dict[str, Path], List[str]]:
@@ -278,12 +283,54 @@ class Catalog:
             raise
 
     def update(self, log: Log = stderr_log) -> UpdateReport:
-        """Bring the catalogue up to date with the run folders (only changed runs are read)."""
+        """Bring the catalogue up to date with every run folder (a full scan: each folder is fingerprinted,
+        only changed runs are read; runs whose folder is gone are dropped). ``bench history`` does this."""
         t0 = time.perf_counter()
         report = UpdateReport()
         folders, report.skipped = self._scan(log)
         stored = dict(self.con.execute("SELECT run_id, fingerprint FROM runs").fetchall())
         gone = sorted(set(stored) - set(folders))
+        self._refresh(folders, stored, report, gone)
+        self.skipped_runs = list(report.skipped)
+        for line in report.skipped:
+            log(line)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def update_runs(self, run_ids: Sequence[str], log: Log = stderr_log) -> UpdateReport:
+        """Bring only the runs ``run_ids`` up to date (the run that just finished, for its report): their
+        folders are fingerprinted and read if changed, a run whose folder is gone is dropped; no other folder
+        is touched, so the cost does not grow with the history (``update`` is the full scan)."""
+        t0 = time.perf_counter()
+        report = UpdateReport()
+        folders: Dict[str, Path] = {}
+        gone: List[str] = []
+        ids = sorted({str(r) for r in run_ids})
+        for run_id in ids:
+            root = self.base / run_id
+            if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\0" in run_id:
+                report.skipped.append("skipped run id %r: not a run folder name" % run_id[:120])
+            elif (root / "manifest.json").is_file():
+                folders[run_id] = root
+            elif (root / "jobs").is_dir():
+                report.skipped.append("skipped run folder %s: no manifest.json (half-written, or not a run)" % root)
+                gone.append(run_id)
+            else:
+                gone.append(run_id)
+        marks = ", ".join("?" * len(ids)) or "NULL"
+        stored = dict(self.con.execute("SELECT run_id, fingerprint FROM runs WHERE run_id IN (%s)" % marks,
+                                       ids).fetchall())
+        self._refresh(folders, stored, report, [r for r in gone if r in stored])
+        self.skipped_runs = list(report.skipped)
+        for line in report.skipped:
+            log(line)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _refresh(self, folders: Dict[str, Path], stored: Dict[str, str], report: UpdateReport,
+                 gone: List[str]) -> None:
+        """Index the runs of ``folders`` whose fingerprint differs from ``stored``; drop ``gone`` and the
+        folders found broken (in ``report``: indexed, unchanged, dropped, skipped)."""
         batch: List[Tuple[LoadedRun, str]] = []
         batch_jobs = 0
         broken: List[str] = []
@@ -321,17 +368,12 @@ class Catalog:
                 batch, batch_jobs = [], 0
         if batch:
             self._write_batch(batch)
-        drop = gone + [r for r in broken if r in stored]
+        drop = list(gone) + [r for r in broken if r in stored]
         if drop:
             self.con.execute("BEGIN TRANSACTION")
             self._delete(drop)
             self.con.execute("COMMIT")
         report.dropped = drop
-        self.skipped_runs = list(report.skipped)
-        for line in report.skipped:
-            log(line)
-        report.seconds = time.perf_counter() - t0
-        return report
 
     # -- queries ----------------------------------------------------------------------------
     def sql(self, query: str, params: Optional[Sequence[Any]] = None) -> pd.DataFrame:
@@ -434,10 +476,14 @@ def _connect(path: Path, wait_s: float) -> "duckdb.DuckDBPyConnection":
 
 
 def open_catalog(base: Optional[Path] = None, update: bool = True, rebuild: bool = False,
-                 log: Log = stderr_log, wait_s: float = LOCK_WAIT_S) -> Catalog:
+                 log: Log = stderr_log, wait_s: float = LOCK_WAIT_S,
+                 runs: Optional[Sequence[str]] = None) -> Catalog:
     """The catalogue of the runs under ``base`` (default: the results folder), brought up to date unless
-    ``update`` is false. ``rebuild`` deletes it first. A catalogue file DuckDB cannot read is deleted and
-    built again, with one line saying so (it is derived data)."""
+    ``update`` is false: with ``runs`` (the run that just finished, for its report) only those runs are
+    updated (``Catalog.update_runs``, cheap whatever the history's size); without, every folder is scanned
+    (``Catalog.update``). A catalogue that is new, of an older schema, or rebuilt is always scanned in full.
+    ``rebuild`` deletes it first. A catalogue file DuckDB cannot read is deleted and built again, with one
+    line saying so (it is derived data)."""
     base = Path(base) if base is not None else results_root()
     path = catalog_path(base)
     base.mkdir(parents=True, exist_ok=True)
@@ -453,8 +499,10 @@ def open_catalog(base: Optional[Path] = None, update: bool = True, rebuild: bool
         con = _connect(path, wait_s)
     cat = Catalog(path, base, con)
     try:
-        cat._ensure_schema()
-        if update:
+        fresh = cat._ensure_schema()
+        if update and runs is not None and not fresh:
+            cat.update_runs(runs, log)
+        elif update:
             cat.update(log)
     except duckdb.Error as exc:  # corrupt pages met only now (e.g. deleting a vanished run): derived data, rebuild
         cat.close()
@@ -462,7 +510,7 @@ def open_catalog(base: Optional[Path] = None, update: bool = True, rebuild: bool
             raise
         log("catalogue %s corrupt (%s): building it again from the run folders"
             % (path, str(exc).splitlines()[0][:200]))
-        return open_catalog(base, update=update, rebuild=True, log=log, wait_s=wait_s)
+        return open_catalog(base, update=update, rebuild=True, log=log, wait_s=wait_s, runs=runs)
     except BaseException:
         cat.close()
         raise

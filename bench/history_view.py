@@ -208,9 +208,11 @@ def cmd_history(args: Any) -> int:
 def report_rows(run_ids: Sequence[str], base: Optional[Path] = None,
                 threshold: float = DEFAULT_THRESHOLD) -> List[Dict[str, Any]]:
     """For a report of ``run_ids``: each of their points judged against its history in the catalogue
-    (COLUMNS; ``why`` says how). Empty when the catalogue is held by another process."""
+    (COLUMNS; ``why`` says how). Only ``run_ids`` are brought up to date in the catalogue (the rest of the
+    history as the last full scan, ``bench history``, left it). Empty when the catalogue is held by another
+    process."""
     try:
-        with open_catalog(base, log=lambda line: None, wait_s=10.0) as cat:
+        with open_catalog(base, log=lambda line: None, wait_s=10.0, runs=list(run_ids)) as cat:
             judged = judged_points(cat, Filters(), threshold)
     except CatalogError:
         return []

@@ -3,8 +3,9 @@ synthetic history — by default 10,000 jobs and 5,000,000 raw latencies (200 ru
 one run a day, 2 devices × 5 models × 5 variants), written as real run folders (manifest.json, jobs/*.json
 that pass the result schema) in a temporary folder.
 
-Prints: the catalogue's size on disk; the full build; a no-op update (nothing changed); an update after one
-new run; and the median of ``--repeat`` timings of each query. Figures are this machine's, printed, never
+Prints: the catalogue's size on disk; the full build; a no-op update (nothing changed); adding one new run
+before (a full scan, ``update``) and after issue 26 (by id, ``update_runs``, what a run's report does now);
+and the median of ``--repeat`` timings of each query. Figures are this machine's, printed, never
 asserted by a test.
 """
 
@@ -111,11 +112,25 @@ def main(argv: List[str] = None) -> int:
         rows.append(("catalogue size on disk", "%.1f MB (%.1f bytes per sample)" % (size / 1e6, size / n_samples)))
         t, _ = _time(lambda: cat.update(log=lambda line: None), args.repeat)
         rows.append(("no-op update (nothing changed; %d folders fingerprinted)" % args.runs, "%.3f s" % t))
+        # adding the run that just finished (what its report does): before issue 26 a full scan of every folder
+        # (``update``), now by id (``update_runs``); each timing adds its own fresh run, medians of --repeat
         last = sorted(p for p in base.iterdir() if p.is_dir())[-1]
-        shutil.copytree(last, base / (last.name[:-4] + "ffff"))
-        t0 = time.perf_counter()
-        cat.update(log=lambda line: None)
-        rows.append(("update after one new run (%d jobs)" % args.jobs_per_run, "%.3f s" % (time.perf_counter() - t0)))
+        full_t, by_id_t = [], []
+        for i in range(args.repeat):
+            for kind, times in (("full", full_t), ("by_id", by_id_t)):
+                new = base / (last.name[:-4] + "%04x" % (0xf000 + 2 * i + (kind == "by_id")))
+                shutil.copytree(last, new)
+                t0 = time.perf_counter()
+                rep = cat.update(log=lambda line: None) if kind == "full" else \
+                    cat.update_runs([new.name], log=lambda line: None)
+                times.append(time.perf_counter() - t0)
+                assert rep.indexed == [new.name], rep.indexed
+        before, after = statistics.median(full_t), statistics.median(by_id_t)
+        rows.append(("add one new run (%d jobs), before: full scan of %d+ folders (update)"
+                     % (args.jobs_per_run, args.runs), "%.3f s (min %.3f, max %.3f)" % (before, min(full_t), max(full_t))))
+        rows.append(("add one new run (%d jobs), after: by id (update_runs, the report's path)" % args.jobs_per_run,
+                     "%.3f s (min %.3f, max %.3f)  %.0fx faster" % (after, min(by_id_t), max(by_id_t),
+                                                                   before / after if after > 0 else float("inf"))))
         one = Filters(device=[DEVICES[0]], model=[MODELS[0]], variant=[VARIANTS[0]])
         queries: List[Tuple[str, Callable[[], Any]]] = [
             ("p50 over time, one model/variant/device (points)", lambda: cat.points(one)),

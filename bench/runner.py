@@ -79,6 +79,40 @@ class _SkipJob(PlannedJob):
         return _error(self, "transport", self._why)
 
 
+class WaitWatch:
+    """While an agent runs, what it waits for (the device lock held by another measurement: the agent writes
+    ``waiting.json`` in its job folder) is said once on the job's line, with the holder and the time. Only on
+    transports that can read a file while the agent runs (``polls_during_exec``); elsewhere the finished line says
+    how long the job waited (``device_lock.waited_s``)."""
+
+    def __init__(self, transport: Transport, jobdir: str, say: Callable[[str], None], poll_s: float = 1.0) -> None:
+        self.transport, self.path, self.say, self.poll_s = transport, jobdir + "/waiting.json", say, poll_s
+        self.done = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> "WaitWatch":
+        if getattr(self.transport, "polls_during_exec", False):
+            self.thread = threading.Thread(target=self._watch, name="edgebench-wait-watch", daemon=True)
+            self.thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self.done.wait(self.poll_s):
+            try:
+                info = json.loads(self.transport.pull(self.path))
+            except (OSError, ValueError, TransportError):
+                continue
+            if isinstance(info, dict):  # from the device: shown as text only, never used as a path or a number
+                self.say("waiting for %s, held by %s" % (str(info.get("waiting_for"))[:40],
+                                                         str(info.get("held_by"))[:120]))
+            return
+
+    def __exit__(self, *exc: Any) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2)
+
+
 class DeviceWorker:
     """Runs one device's jobs in order over one transport."""
 
@@ -147,6 +181,7 @@ class DeviceWorker:
         """Run, summarise, save and describe one job inside its own error boundary; False when the run
         must stop (interrupted, or the results disk is full)."""
         n = self.counter.next()
+        self.current = n
         self.printer("[%d/%d] %s  %s  %s  %s …" % (n, self.counter.total, job.device, job.model,
                                                     job.variant, job.runtime))
         start = time.perf_counter()
@@ -260,7 +295,9 @@ class DeviceWorker:
             ph.add("write_job", time.perf_counter() - ph_write)
             push_s = time.perf_counter() - t0
             argv = agent_argv(self.device, transport, "run", "job.json", "result.json", job.timeout_s + 5)
-            with ph.phase("exec"):
+            with ph.phase("exec"), WaitWatch(transport, jobdir, lambda text: self.printer(
+                    "[%d/%d] %s  %s  %s  %s  %s …" % (self.current, self.counter.total, job.device, job.model,
+                                                     job.variant, job.runtime, text))):
                 res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir,
                                      env=agent_env(self.agent_dir, jobdir))
         except UnsafeWorkdir as exc:
@@ -472,10 +509,13 @@ def describe_outcome(job: PlannedJob, result: Dict[str, Any]) -> str:
         dropped = ("  WARNING: requested %s dropped, ran on %s" % (", ".join(placement["dropped"]),
                                                                 ", ".join(placement.get("used") or []))
                    if placement.get("dropped") else "")
-        return "%s  ok%s  p50 %s  p90 %s  n=%d  mem %s  %s%s%s" % (
+        lock = result.get("device_lock") if isinstance(result.get("device_lock"), dict) else {}
+        waited = lock.get("waited_s") if isinstance(lock.get("waited_s"), (int, float)) else 0.0
+        return "%s  ok%s  p50 %s  p90 %s  n=%d  mem %s  %s%s%s%s" % (
             head, unit, _ms(st.get("p50_ms")), _ms(st.get("p90_ms")), st["n"],
             "%.0f MB" % (mem / 1e6) if mem is not None else "n/a",
-            short_line(result.get("validity")), dropped, scenario_summary(result))
+            short_line(result.get("validity")), dropped, scenario_summary(result),
+            "  (waited %.0f s for the device lock)" % waited if waited >= 1.0 else "")
     if status == "unavailable":
         return "%s  UNAVAILABLE: %s" % (head, result.get("reason"))
     return "%s  ERROR (%s): %s" % (head, result.get("error_type"), result.get("error"))

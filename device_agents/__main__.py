@@ -70,7 +70,7 @@ def _guarded(args: argparse.Namespace) -> int:
     if started is not None:
         phases.add("interpreter_start", started)
     try:
-        with device_lock(args.lock, timeout_s=wait_s) as lock:
+        with device_lock(args.lock, timeout_s=wait_s, on_wait=_say_waiting) as lock:
             phases.add("lock_wait", lock.waited_s or 0.0)
             if args.command == "run":
                 with phases.phase("imports"):
@@ -82,7 +82,7 @@ def _guarded(args: argparse.Namespace) -> int:
                 from .microbench import run_microbench
 
                 result = run_microbench(data)
-            result["device_lock"] = {"path": lock.path, "waited_s": lock.waited_s}
+            result["device_lock"] = {"path": lock.path, "waited_s": lock.waited_s, "held_by": lock.holder}
     except DeviceBusy as exc:
         result = {"status": "error", "error_type": "device_busy", "job_id": job_id, "error": str(exc),
                   "lock_holder": exc.holder}
@@ -91,6 +91,24 @@ def _guarded(args: argparse.Namespace) -> int:
                   "error": "device lock %s: %s" % (args.lock, exc)}
     write_json(result, args.out)
     return 0
+
+
+#: Written into the job's folder while the agent waits for the device lock: the host shows it on the job's line.
+WAITING_FILE = "waiting.json"
+
+
+def _say_waiting(holder: str) -> None:
+    """Tell the host (a file in the job folder, which it polls) what this job waits for, since when."""
+    import json
+    import os
+
+    try:
+        tmp = WAITING_FILE + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"waiting_for": "the device lock", "held_by": holder, "since_unix_s": time.time()}, fh)
+        os.replace(tmp, WAITING_FILE)
+    except OSError:
+        pass
 
 
 def interpreter_start_s() -> "float | None":

@@ -116,8 +116,12 @@ class device_lock:
     the holder writes into the file. ``waited_s`` says how long another measurement held the device.
     """
 
-    def __init__(self, spec: Optional[str], timeout_s: float = 3600.0, user_base: str = "/tmp") -> None:
+    def __init__(self, spec: Optional[str], timeout_s: float = 3600.0, user_base: str = "/tmp",
+                 on_wait: Optional[Any] = None) -> None:
         self.spec = spec
+        #: Called once, with the holder's description, when the lock is found held (the wait begins).
+        self.on_wait = on_wait
+        self.holder: Optional[str] = None
         self.user_base = user_base  # tests only: where the per-user lock folder lives
         self.path: Optional[str] = None
         self.timeout_s = timeout_s
@@ -157,6 +161,13 @@ class device_lock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:
+                if self.holder is None:
+                    self.holder = self._holder()
+                    if self.on_wait is not None:
+                        try:
+                            self.on_wait(self.holder)
+                        except Exception:  # telling the host is an extra: never at the cost of the job
+                            pass
                 if time.monotonic() - start > self.timeout_s:
                     holder = self._holder()
                     self.__exit__()

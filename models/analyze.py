@@ -44,6 +44,28 @@ GEMM_OPS = {"Gemm", "FusedGemm", "QGemm"}
 ATTENTION_OPS = {"Attention", "QAttention", "MultiHeadAttention"}
 _DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 _PARAM_DTYPES = {1, 2, 3, 10, 11, 16}  # float, uint8, int8, float16, double, bfloat16
+#: Inputs that are quantisation scales or zero points, by operator (positions): they are not parameters, so an
+#: INT8 copy of a model counts the same parameters as its FP32 original.
+_QUANT_INPUTS = {"QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2), "MatMulInteger": (2, 3),
+                 "ConvInteger": (2, 3), "QLinearMatMul": (1, 2, 4, 5, 6, 7), "QLinearConv": (1, 2, 4, 5, 6, 7),
+                 "DynamicQuantizeMatMul": (2, 3), "MatMulIntegerToFloat": (2, 3, 4, 5), "QAttention": (3, 4, 6, 7),
+                 "QLinearAdd": (1, 2, 4, 5, 6, 7), "QLinearMul": (1, 2, 4, 5, 6, 7)}
+
+
+def quantisation_constants(graph: Any) -> set:
+    """Names of the initializers a graph uses as quantisation scales or zero points: the inputs in those positions
+    of quantised operators (when nothing else uses them), and ONNX Runtime's ``<w>_scale`` / ``<w>_zero_point``
+    beside a ``<w>_quantized`` weight (a per-channel scale is applied by a Mul after MatMulInteger, so its consumer
+    does not tell)."""
+    names = {i.name for i in graph.initializer}
+    named = {n for n in names for suffix in ("_scale", "_zero_point")
+             if n.endswith(suffix) and n[:-len(suffix)] + "_quantized" in names}
+    quant, other = set(), set()
+    for node in graph.node:
+        positions = _QUANT_INPUTS.get(node.op_type, ())
+        for k, name in enumerate(node.input):
+            (quant if k in positions else other).add(name)
+    return (quant - other) | named
 
 
 @dataclass
@@ -202,7 +224,9 @@ def analyze_model(model: Any, batch: int = 1, seq_len: int = 128) -> Counts:
         return None if n is None else n * _DTYPE_BYTES.get(got[1], 4)
 
     c = Counts()
-    c.params = sum(int(math.prod(i.dims)) if i.dims else 1 for i in inits.values() if i.data_type in _PARAM_DTYPES)
+    not_params = quantisation_constants(inferred.graph)
+    c.params = sum(int(math.prod(i.dims)) if i.dims else 1 for name, i in inits.items()
+                   if i.data_type in _PARAM_DTYPES and name not in not_params)
     read_weights = set()
     unknown_shape_nodes = 0
     for node in inferred.graph.node:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-STATS_VERSION = 2
+STATS_VERSION = 3  # 3: quantisation scales and zero points are not parameters
 
 
 def onnx_stats(path: Path, seq_len: int) -> Dict[str, Any]:

@@ -234,7 +234,10 @@ def score_job(spec: Dict[str, Any], result: Dict[str, Any], all_results: Callabl
     raw = result.get("accuracy_pass")
     metric = spec.get("metric") or "accuracy"
     if not isinstance(raw, dict) or raw.get("error"):
-        reason = raw.get("error") if isinstance(raw, dict) else "the agent returned no accuracy pass"
+        reason = raw.get("error") if isinstance(raw, dict) else (
+            "the agent returned no accuracy pass" if Path(spec.get("dataset", "")).is_file() else
+            "the dataset %s is not on the host that ran the job (bench/lab does not publish datasets)"
+            % spec.get("dataset"))
         return {"metric": metric, "value": None, "n": None, "ci95": None, "reason": reason,
                 "labels_source": None, "vs_baseline": None}
     try:

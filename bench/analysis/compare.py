@@ -98,7 +98,8 @@ def energy_points(results: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], 
         e = energy_columns(r)
         if e["energy_per_inference_mj"] is not None:
             points.append({"model": r.get("model_name"), "variant": r.get("variant"), "runtime": r.get("runtime_name"),
-                           "p50_ms": (r.get("stats") or {}).get("p50_ms"), "energy_mj": e["energy_per_inference_mj"]})
+                           "p50_ms": (r.get("stats") or {}).get("p50_ms"), "energy_mj": e["energy_per_inference_mj"],
+                           "valid": (r.get("validity") or {}).get("valid") is not False})
         elif e.get("power_reason"):
             reasons.append(e["power_reason"])
     reason = reasons[0] if reasons else "no job reported energy"

@@ -56,7 +56,7 @@ def pareto_plot(device: str, model: str, rows: List[Dict[str, Any]], out: Path) 
     budget = base is not None and base.get("budget_pct") is not None and base["metric"] not in accuracy.LOWER_IS_BETTER
     if budget:
         ax.axhline(base["accuracy"] - base["budget_pct"] / 100.0, color="tab:orange", ls="--", lw=1,
-                   label="budget: FP32 − %.3g points" % base["budget_pct"])
+                   label="budget: FP32 − %.3g pp" % base["budget_pct"])
     if len(front) > 1 or budget:
         ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("p50 latency per inference (ms)")

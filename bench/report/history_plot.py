@@ -83,10 +83,17 @@ def history_plot(judged: pd.DataFrame, out: Path, title: str = "") -> Path:
                                     textcoords="offset points", fontsize=7.5,
                                     color="red" if verdict == "slower" else "green")
         ax.set_title("%s on %s" % (model, device), fontsize=10)
-        ax.set_ylabel("p50 latency (ms), band: 95 % CI")
+        ax.set_ylabel("p50 latency (ms), band: 95 % CI")  # (log when the series differ tenfold, below)
         tops = pd.concat([g["p50_ci95_high_ms"], g["p50_ms"]]).astype(float)
-        top = tops[tops.notna() & (tops > 0)].max()  # NaN where no run has a CI (too few samples for one)
-        if pd.notna(top):
+        positive = tops[tops.notna() & (tops > 0)]
+        top = positive.max()  # NaN where no run has a CI (too few samples for one)
+        medians = g.groupby(g.apply(_series_label, axis=1))["p50_ms"].median().astype(float)
+        if len(medians) > 1 and medians.min() > 0 and medians.max() / medians.min() >= 10:
+            # series 10x apart: a log axis, so one slow series does not squash the others flat
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=float(positive.min()) / 1.5, top=float(top) * 1.5)
+            ax.set_ylabel("p50 latency (ms, log), band: 95 % CI")
+        elif pd.notna(top):
             ax.set_ylim(bottom=0, top=float(top) * 1.25)
         ax.margins(x=0.08)
         locator = mdates.AutoDateLocator(minticks=3, maxticks=7)

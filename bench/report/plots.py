@@ -53,25 +53,54 @@ def _label(p: Dict[str, Any]) -> str:
 DIRECT_LABELS = 8
 
 
+#: Where a point's number may go (offsets in points from the point), tried in this order.
+_SPOTS = [(5, 3), (5, -9), (-11, 3), (-11, -9), (5, 12), (-11, 12), (-3, -17), (-3, 19), (14, -3), (-20, -3),
+          (14, 12), (-20, 12), (14, -17), (-20, -17)]
+
+
 def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: List[str]) -> None:
-    if len(labels) <= DIRECT_LABELS:
-        for x, y, text in zip(xs, ys, labels):
-            ax.annotate(text, (x, y), fontsize=7, xytext=(5, -3), textcoords="offset points")
+    """One point: its label beside it. Several: each carries a short number, placed at the first spot around it
+    that covers no other point and no number already placed (greedy, in display units; call after the axes'
+    scales and limits are set), and a key of the numbers sits beside the axes, below the legend — labels never
+    cover points, each other or the legend, whatever their number."""
+    if not labels:
         return
-    for i, (x, y) in enumerate(zip(xs, ys), start=1):
-        ax.annotate(str(i), (x, y), fontsize=6.5, xytext=(3, 2), textcoords="offset points", color="black")
+    if len(labels) == 1:
+        ax.annotate(labels[0], (xs[0], ys[0]), fontsize=7, xytext=(5, -3), textcoords="offset points")
+        return
+    scale = fig.dpi / 72.0  # points -> pixels
+    pts = ax.transData.transform(list(zip(xs, ys)))
+    taken = [(px - 4 * scale, py - 4 * scale, px + 4 * scale, py + 4 * scale) for px, py in pts]  # the markers
+    for i, ((px, py), x, y) in enumerate(zip(pts, xs, ys), start=1):
+        w, h = (6 * len(str(i)) + 2) * scale, 9 * scale
+        best = _SPOTS[0]
+        for dx, dy in _SPOTS:
+            box = (px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+                best = (dx, dy)
+                break
+        dx, dy = best
+        taken.append((px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h))
+        ax.annotate(str(i), (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7, fontweight="bold",
+                    arrowprops=None if (dx, dy) == _SPOTS[0] else {"arrowstyle": "-", "color": "gray", "lw": 0.5,
+                                                                   "shrinkA": 0, "shrinkB": 3})
     key = "\n".join("%2d  %s" % (i, text) for i, text in enumerate(labels, start=1))
-    fig.subplots_adjust(right=0.62)
-    fig.text(0.64, 0.5, key, fontsize=6.5, va="center", ha="left", family="monospace")
+    ax.text(1.01, 0.0, key, transform=ax.transAxes, fontsize=6.5, va="bottom", ha="left", family="monospace")
 
 
 def _save(fig: Any, out: Path) -> Path:
+    """Write the figure; a legend or key placed outside the axes is kept in the image (tight bounding box)."""
     if not fig.texts:  # a key placed beside the axes keeps its own layout
         fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return out
+
+
+def legend_outside(ax: Any, fontsize: float = 7) -> None:
+    """The legend to the right of the axes, where it covers no point or label."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 #: Marker and display name per runtime in the roofline.
@@ -84,7 +113,7 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
              out: Path) -> Path:
     """Log-log roofline: measured ceilings solid, datasheet ceilings dashed, one labelled point per job."""
     many = len(points) > DIRECT_LABELS
-    fig, ax = plt.subplots(figsize=(14 if many else 9, 7 if many else 6))
+    fig, ax = plt.subplots(figsize=(10 if many else 9, 6))
     bw = measured.get("bandwidth_gbps")
     peaks = {k: v for k, v in (measured.get("peaks") or {}).items() if v.get("gops")}
     ais = [p["arithmetic_intensity"] for p in points] or [1.0]
@@ -144,9 +173,6 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
         ax.scatter(p["arithmetic_intensity"], p["attained_gops"], s=40, zorder=5,
                    color=colours.get(p["precision"], "k"), marker=markers.get(p["runtime"], "^"),
                    edgecolors="black", linewidths=0.5)
-    _label_points(fig, ax, [p["arithmetic_intensity"] for p in points], [p["attained_gops"] for p in points],
-                  [_label(p) + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else "")
-                   for p in points])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -155,7 +181,8 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     if peaks or bw:
         ax.set_title("Roofline on %s — solid: measured (band: its uncertainty)%s; %% = efficiency vs roof%s" % (
             device, ", dashed: datasheet" if datasheet else "",
-            "\nroofs NOT TRUSTED: " + "; ".join(doubts)[:110] if doubts else ""), fontsize=10)
+            "\n" + _wrap("roofs NOT TRUSTED (bands widened): " + "; ".join(doubts), 110) if doubts else ""),
+            fontsize=9)
     else:
         ax.set_title("Attained performance on %s — no ceilings measured (--ceilings skip): points without roofs"
                      % device, fontsize=10)
@@ -165,7 +192,10 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     for i, runtime in enumerate(sorted({p["runtime"] for p in points})):  # one marker per runtime present
         ax.scatter([], [], marker=markers.get(runtime, "*"), color="white", edgecolors="black",
                    label=RUNTIME_NAMES.get(runtime, runtime) + (" (colour: precision)" if i == 0 else ""))
-    ax.legend(fontsize=7, loc="lower right")
+    _label_points(fig, ax, [p["arithmetic_intensity"] for p in points], [p["attained_gops"] for p in points],
+                  [_label(p) + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else "")
+                   for p in points])
+    legend_outside(ax)
     return _save(fig, out)
 
 
@@ -200,19 +230,28 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
     for precision in sorted({p["precision"] for p in usable if p.get("precision") in colours}):
         ax1.scatter([], [], s=30, color=colours[precision], label=precision)  # legend entry per precision
     if usable:
-        ax1.legend(fontsize=7)
-    from matplotlib.ticker import FuncFormatter
-
+        ax1.legend(fontsize=7, loc="best")
+    wide = bool(xs) and max(xs) / max(min(xs), 1e-9) >= 10  # a log axis only when the sizes span a decade
+    distinct = sorted({float("%.3g" % x) for x in xs})  # one tick per size as it is labelled
     for ax in (ax1, ax2):
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: "%g" % v if str(int(v))[0] in "25" else ""))
-        ax.set_xlabel("model parameters (millions, log)")
+        if wide:
+            ax.set_xscale("log")
+        if distinct and len(distinct) <= 8:  # tick each model's own size: every tick is labelled
+            ax.set_xticks(distinct)
+            ax.set_xticklabels(["%.3g" % x for x in distinct], fontsize=7, rotation=30 if len(distinct) > 4 else 0)
+            ax.xaxis.set_minor_locator(plt.NullLocator())
+        if distinct and not wide:
+            pad = max(0.5, 0.15 * (distinct[-1] - distinct[0]))
+            ax.set_xlim(distinct[0] - pad, distinct[-1] + pad)
+        ax.set_xlabel("model parameters (millions%s; the FP32 model's weights for every precision)"
+                      % (", log" if wide else ""))
         ax.grid(True, which="both", alpha=0.25)
     ax1.set_ylabel("attained bandwidth (GB/s): bytes / p50")
     ax2.set_ylabel("efficiency vs roofline (%)")
     ax1.set_title("Memory traffic on %s (colour: precision)" % device, fontsize=10)
-    ax2.set_title("How close to the roof each model runs", fontsize=10)
+    ax2.set_title("How close to the roof each model runs%s" % (
+        "\n(roofs NOT trusted: these efficiencies may be off by 2x, see Device ceilings)"
+        if any(p.get("roof_doubts") for p in usable) else ""), fontsize=10)
     if points and not any(p.get("efficiency") is not None for p in points):
         ax2.text(0.5, 0.5, "no measured ceilings for these jobs\n(--ceilings skip, or their unit was not measured)",
                  ha="center", va="center", transform=ax2.transAxes, fontsize=9)
@@ -239,13 +278,31 @@ def energy_efficiency(device: str, points: List[Dict[str, Any]], reason: str, ou
     """Energy per inference against latency, with the Pareto front; says why when there is no energy."""
     fig, ax = plt.subplots(figsize=(8, 5))
     usable = [p for p in points if p.get("energy_mj") is not None]
-    for p in usable:
-        ax.scatter(p["p50_ms"], p["energy_mj"], s=35)
+    good = [p for p in usable if p.get("valid", True)]
+    bad = [p for p in usable if not p.get("valid", True)]
+    if good:
+        ax.scatter([p["p50_ms"] for p in good], [p["energy_mj"] for p in good], s=35, color="tab:blue", zorder=3,
+                   label="valid")
+    if bad:  # a figure that cannot be vouched for: hollow, never on the front
+        ax.scatter([p["p50_ms"] for p in bad], [p["energy_mj"] for p in bad], s=35, facecolors="none",
+                   edgecolors="tab:gray", zorder=3, label="not valid (see Validity)")
+    front = pareto_front([(p["p50_ms"], p["energy_mj"]) for p in good])
+    if front:
+        ax.step([x for x, _ in front], [y for _, y in front], where="post", color="tab:red", lw=1.5, zorder=2,
+                label="Pareto front (valid points: faster or cheaper than every other)")
+        ax.scatter([x for x, _ in front], [y for _, y in front], s=90, facecolors="none", edgecolors="tab:red",
+                   zorder=4)
+    xs = [p["p50_ms"] for p in usable]
+    ys = [p["energy_mj"] for p in usable]
+    if xs and max(xs) / max(min(xs), 1e-12) > 10:
+        ax.set_xscale("log")
+    if ys and max(ys) / max(min(ys), 1e-12) > 10:
+        ax.set_yscale("log")
+    ax.set_xlabel("p50 latency (ms)")
+    ax.set_ylabel("energy per inference (mJ)")
     _label_points(fig, ax, [p["p50_ms"] for p in usable], [p["energy_mj"] for p in usable], [_label(p) for p in usable])
-    front = pareto_front([(p["p50_ms"], p["energy_mj"]) for p in usable])
-    if len(front) > 1:
-        ax.plot([x for x, _ in front], [y for _, y in front], color="tab:red", lw=1.5, label="Pareto front")
-        ax.legend(fontsize=8)
+    if usable:
+        legend_outside(ax, 8)
     ax.set_xlabel("p50 latency (ms)")
     ax.set_ylabel("energy per inference (mJ)")
     ax.set_title("Energy efficiency on %s" % device, fontsize=10)
@@ -298,7 +355,9 @@ def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
     ax.set_title("Framework and precision comparison%s" % (" — hatched: a side judged not valid (see Validity)"
                                                             if any(invalid) else ""), fontsize=10)
     if values:
-        ax.set_xlim(0, max(max(values), max((r.get("speedup_high") or 0.0) for r in usable)) * 1.7)
+        # fitted to the bars (a whisker may run past the edge), room on the right for the text
+        reach = max(max(v, min(r.get("speedup_high") or v, 1.5 * v)) for v, r in zip(values, usable))
+        ax.set_xlim(0, reach * 1.45)
     else:
         ax.text(0.5, 0.5, "no FP32 ONNX Runtime baseline in these runs", ha="center", transform=ax.transAxes)
     return _save(fig, out)

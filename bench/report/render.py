@@ -40,7 +40,14 @@ TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
                  ("model_file_mb", "file MB"), ("accuracy_metric", "accuracy metric"), ("accuracy", "accuracy"),
                  ("accuracy_ci95_low", "accuracy CI95 low"), ("accuracy_ci95_high", "accuracy CI95 high"),
-                 ("accuracy_delta", "accuracy Δ vs FP32")]
+                 ("accuracy_delta", "accuracy Δ vs FP32"), ("energy_per_inference_mj", "energy/inf mJ"),
+                 ("budget_ms", "budget p99 ms"), ("meets_budget", "meets budget"), ("scenario", "scenario"),
+                 ("steady_p50_ms", "steady p50 ms"), ("slowdown", "slowdown ×"), ("cause", "cause"),
+                 ("sweep", "swept"), ("sweep_value", "value")]
+#: The Comparison table's columns in the HTML (what a choice is made on); the others fold per row.
+DECISION_KEYS = {"run_id", "device", "model", "variant", "runtime", "round", "inputs", "valid", "validity_warnings", "p50_ms",
+                 "p50_ci95_low_ms", "p50_ci95_high_ms", "p99_ms", "throughput_per_s", "peak_mem_mb",
+                 "energy_per_inference_mj", "accuracy", "meets_budget"}
 ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                   ("energy_per_inference_mj", "energy/inf mJ"), ("energy_idle_sub_mj", "idle-sub mJ"),
                   ("avg_power_mw", "avg power mW"), ("inferences_per_j", "inf/J"), ("power_sensor", "sensor"),
@@ -197,7 +204,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sections: List[Section] = []
 
     sec = Section("Comparison")
-    _table(sec, rows, cols(TABLE_COLUMNS))
+    decision = [c for c in cols(TABLE_COLUMNS) if c[0] in DECISION_KEYS]
+    _table(sec, rows, decision, [c for c in cols(TABLE_COLUMNS) if c[0] not in DECISION_KEYS])
     sections.append(sec)
     lines = trust.validity_lines(results)
     sec = Section("Validity", collapsed=len(lines) > 6)  # the headline has the counts; many reasons fold away

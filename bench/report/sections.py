@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .tables import fmt, sig3
 
@@ -56,12 +56,17 @@ def _md_table(rows: List[Dict[str, Any]], columns: List[tuple]) -> str:
     return "\n".join(lines)
 
 
-def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple]) -> None:
-    section.md += [_md_table(rows, columns), ""]
-    section.blocks.append({"kind": "table", "head": [h for _, h in columns],
-                           "text_cols": [k in _TEXT_KEYS for k, _ in columns],
-                           "wrap_cols": [k in _WRAP_KEYS for k, _ in columns],
+def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple],
+           folded: Optional[List[tuple]] = None) -> None:
+    """A table: every column in the markdown; in the HTML, ``columns`` as columns and the ``folded`` ones per
+    row under a "details" fold (so a wide table fits the page and nothing is lost)."""
+    section.md += [_md_table(rows, columns + list(folded or [])), ""]
+    section.blocks.append({"kind": "table", "head": [h for _, h in columns] + (["details"] if folded else []),
+                           "text_cols": [k in _TEXT_KEYS for k, _ in columns] + ([True] if folded else []),
+                           "wrap_cols": [k in _WRAP_KEYS for k, _ in columns] + ([False] if folded else []),
                            "rows": [{"cells": [cell(k, r.get(k)) for k, _ in columns],
+                                     "more": [(h, cell(k, r.get(k))) for k, h in folded or []
+                                              if r.get(k) not in (None, "")],
                                      "bad": r.get("status") not in (None, "ok")} for r in rows]})
 
 

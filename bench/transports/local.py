@@ -20,6 +20,9 @@ MODEL_SUFFIXES = (".onnx", ".tflite", ".pt2", ".pte", ".engine", ".plan", ".mlpa
 
 
 class LocalTransport(Transport):
+    #: Files can be read while an agent runs (the job's live status: what it waits for).
+    polls_during_exec = True
+
     def __init__(self, root: str, name: str = "local") -> None:
         super().__init__(root)
         self.name = name  # the inventory's name for this machine, for messages

@@ -78,6 +78,7 @@ def _jobs(results: Path) -> Dict[str, dict]:
     return {d["model_name"]: d for d in (json.loads(p.read_text()) for p in results.glob("*/jobs/*.json"))}
 
 
+@pytest.mark.slow  # ~20 s: two real jobs and a report
 def test_heldout_accuracy_of_each_job_equals_onnx_runtime_on_the_host(tmp_path: Path) -> None:
     fp32, int8, data = _train_classifier(tmp_path)
     proc = bench(["run", "--model-file", str(fp32), "--model-file", str(int8), "--dataset", str(data)] + QUICK)

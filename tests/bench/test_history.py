@@ -16,7 +16,7 @@ from typing import List
 
 import pytest
 
-from bench.history import Filters, catalog_path, open_catalog
+from bench.history import Filters, catalog_path, fingerprint, open_catalog
 from tests.bench.history_runs import (QUICK, REPO, bench, copy_runs, force_valid, make_runs, model_files,
                                       rewrite_jobs, slow_down)
 
@@ -295,3 +295,41 @@ def test_a_result_nested_500000_levels_is_a_bad_result_not_a_harness_bug() -> No
 
     with pytest.raises(ResultInvalid, match="nested too deeply"):
         parse_device_json(b"[" * 500_000 + b"]" * 500_000)
+
+
+def test_the_report_updates_only_its_own_run(runs: List[Path], results: Path) -> None:
+    """Issue 26: the report of a run that just finished adds that run by id (``update_runs``); no other folder
+    is read — a change elsewhere waits for the next full scan (``bench history``). A missing or corrupt
+    catalogue is still built in full."""
+    from bench.history_view import report_rows
+
+    with open_catalog(log=lambda line: None) as cat:
+        assert len(cat.runs()) == 3
+    new = results / "20991231-000000-beef"
+    shutil.copytree(runs[2], new)
+    rewrite_jobs(runs[1], lambda j: j.update(note_from_test="changed elsewhere"))  # not this report's run
+    lines: List[str] = []
+    with open_catalog(update=False) as cat:
+        rep = cat.update_runs([new.name], log=lines.append)
+        assert rep.indexed == [new.name] and rep.unchanged == 0 and rep.dropped == [] and lines == []
+        assert set(cat.runs()["run_id"]) == {r.name for r in runs} | {new.name}
+        old_fp = cat.sql("SELECT fingerprint FROM runs WHERE run_id = ?", [runs[1].name])["fingerprint"][0]
+        assert old_fp != fingerprint(runs[1])  # runs[1] changed but was not read again
+        consistent(cat)
+        again = cat.update_runs([new.name])
+        assert again.indexed == [] and again.unchanged == 1
+    rows = report_rows([new.name], results)  # the report's path: its run's points, judged against history
+    assert rows and {r["run_id"] for r in rows} == {new.name}
+    shutil.rmtree(new)
+    with open_catalog(runs=[new.name], log=lines.append) as cat:  # its folder gone: dropped, nothing else read
+        assert new.name not in set(cat.runs()["run_id"]) and len(cat.runs()) == 3
+    with open_catalog(update=False) as cat:  # the full scan (bench history) then reads the changed run
+        assert cat.update().indexed == [runs[1].name]
+    for bad in ("../x", "", "a/b"):
+        with open_catalog(update=False) as cat:
+            rep = cat.update_runs([bad])
+            assert rep.indexed == [] and (rep.skipped or bad == "") and len(cat.runs()) == 3
+    catalog_path().unlink()  # missing: the first update by id scans everything
+    with open_catalog(runs=[runs[0].name], log=lines.append) as cat:
+        assert len(cat.runs()) == 3 and len(cat.jobs()) == 6
+    assert lines == []

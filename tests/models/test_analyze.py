@@ -104,3 +104,30 @@ def test_cli_on_a_zoo_model_matches_published_compute(zoo_default) -> None:
     # TinyBERT-4 at seq 128: 1.2 GFLOPs published (2 × 0.6 GMACs)
     assert 0.58e9 < out["macs"] < 0.66e9 and out["unknown_ops"] == []
     assert out["weight_bytes"] == pytest.approx(4 * out["params"], rel=0.01)
+
+
+def test_an_int8_copy_counts_the_same_parameters_as_its_fp32_model(tmp_path) -> None:
+    """Issue 25: the same model sat at opposite edges of the bandwidth plot because its INT8 copy counted its
+    quantisation scales and zero points as parameters (14,372,961 against 14,350,251)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from models.analyze import analyze_file
+
+    rng = np.random.default_rng(0)
+    nodes, inits, prev = [], [], "x"
+    for k in range(3):
+        inits.append(numpy_helper.from_array(rng.standard_normal((64, 64)).astype(np.float32), "w%d" % k))
+        nodes.append(helper.make_node("MatMul", [prev, "w%d" % k], ["h%d" % k]))
+        prev = "h%d" % k
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 64])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    onnx.save(model, str(fp32))
+    for per_channel in (False, True):
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=per_channel)
+        assert analyze_file(str(int8)).params == analyze_file(str(fp32)).params == 3 * 64 * 64

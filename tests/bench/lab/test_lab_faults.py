@@ -232,3 +232,54 @@ def test_stalled_worker_loses_its_lease_and_stops(lab: Lab, tiny_onnx: Path) -> 
     assert {r["lab"]["lease_gen"] for r in lab.results(run_id)} == {new["lease_gen"]}
     lab.wait_until(lambda: first.poll() is not None, 60, "the stale worker's host process ended")
     assert "lease" in lab.log("loc1") and "stops before its next job" in lab.log("loc1")
+
+
+def _section(text: str, title: str) -> str:
+    """The lines of ``lab status``'s section ``title`` (up to the next section)."""
+    lines = []
+    for line in text.split(title, 1)[1].split("\n", 1)[1].splitlines():
+        if not line.startswith("  "):
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def test_status_shows_stuck_then_lost_jobs(lab: Lab, tiny_onnx: Path) -> None:
+    """``lab status`` lists a job whose worker is gone (stuck: nobody reaps it while no worker runs) and, after it
+    was lost twice, the job recorded as lost — while its run is still going (another device's job waits)."""
+    lab.add_local("loc1")
+    lab.add_local("loc2")  # no worker yet: its job keeps the run open
+    lab.start_worker("loc1", "--no-restart")
+    run_id = lab.submit("--device", "loc1,loc2", "--offline-ok", *lab.models(tiny_onnx, ["y1"]), *QUICK, "--min-seconds", "4",
+                        "--max-runs", "100000000")
+    first = running_attempt(lab, run_id, 1)
+    os.kill(lab.device("loc1")["pid"], signal.SIGKILL)  # not restarted: no worker is left to reap it
+
+    def stuck() -> list:
+        return [s for s in lab.status()["stuck"] if s["run_id"] == run_id and s["job_id"] == first["job_id"]]
+
+    lab.wait_until(lambda: bool(stuck()), 30, "the job listed as stuck")
+    assert stuck()[0]["device"] == "loc1" and "sends no heartbeat" in stuck()[0]["why"]
+    text = lab.bench("lab", "status").stdout
+    assert first["job_id"] in _section(text, "stuck (running on a worker that is gone):")
+    assert _section(text, "lost (recorded as errors):").strip() == "(none)"
+    # a worker again: it resubmits the stuck attempt; killed once more, the job is recorded as lost
+    lab.start_worker("loc1")
+    running_attempt(lab, run_id, 2)
+    os.kill(lab.device("loc1")["pid"], signal.SIGKILL)
+
+    def lost() -> list:
+        return [x for x in lab.status()["lost"] if x["run_id"] == run_id and x["job_id"] == first["job_id"]]
+
+    lab.wait_until(lambda: bool(lost()), 60, "the job listed as lost")
+    assert lost()[0]["device"] == "loc1" and lost()[0]["why"].count("stopped sending heartbeats") == 2
+    snap = lab.status()
+    assert not [s for s in snap["stuck"] if s["run_id"] == run_id]
+    assert [r["state"] for r in snap["runs"] if r["run_id"] == run_id] == ["running"]
+    text = lab.bench("lab", "status").stdout
+    assert first["job_id"] in _section(text, "lost (recorded as errors):")
+    assert _section(text, "stuck (running on a worker that is gone):").strip() == "(none)"
+    lab.start_worker("loc2")
+    proc = lab.wait(run_id)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert sorted(r["status"] for r in lab.results(run_id)) == ["error", "ok"]

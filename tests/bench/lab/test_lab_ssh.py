@@ -64,13 +64,13 @@ def test_device_vanishing_mid_run_does_not_drain_its_queue(lab: Lab, tiny_onnx: 
         lab.wait_until(lambda: any(r["run_id"] == run_id for r in lab.status()["running"]), 90, "a job running")
         servers[0].kill()  # the device vanishes mid-job: its SSH server and every session it spawned
         lab.wait_until(lambda: lab.device("dut1")["state"] == "quarantined", 60, "dut1 quarantined")
-        away = lab.device("dut1")
-        assert away["queues"] == [] and "went away" in away["reason"], away
         # while it is away: the queue holds, nothing runs, nothing is stored as an error
         lab.wait_until(lambda: lab.waiting("dut1") + len(lab.results(run_id)) == len(names), 30,
                        "every job queued or stored")
+        assert all(r["status"] == "ok" for r in lab.results(run_id)), [r.get("error") for r in lab.results(run_id)]
         assert lab.status()["running"] == []
-        assert all(r["status"] == "ok" for r in lab.results(run_id)), lab.results(run_id)
+        away = lab.device("dut1")
+        assert away["queues"] == [] and "went away" in away["reason"], away
         waiting = lab.waiting("dut1")
         assert waiting >= 1
         lab.wait_until(lambda: lab.device("dut1")["state"] == "quarantined" and "went away" not in
