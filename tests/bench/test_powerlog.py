@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.bench.test_cli_run import QUICK, REPO, bench, only_run
 
-FIX = REPO.parent / "shared" / "fixtures" / "devices"
+FIX = REPO / "tests" / "fixtures" / "devices"  # copies of ../shared/fixtures/devices, with their sources
 
 
 def _tegrastats_lines(start_unix: float, end_unix: float, utc_offset_s: float, mw: int) -> str:

@@ -1,4 +1,4 @@
-"""Native mode's parsers on real captured outputs (tests/fixtures (copied from ../shared/fixtures)/tools/ and
+"""Native mode's parsers on real captured outputs (tests/fixtures/tools/, copies of ../shared/fixtures, and
 tests/device_agents/fixtures/native/, each citing its source), its command lines, the cluster mask
 and the sampler's log format."""
 
@@ -12,7 +12,7 @@ from device_agents.native import litert_log, ort_perf_log
 from device_agents.native.commands import BadNativeJob, clusters, core_mask, litert_argv, ort_argv
 from device_agents.native.sampler import charging_reason, parse_log
 
-SHARED = Path(__file__).resolve().parents[1] / "fixtures"  # copies of tests/fixtures (copied from ../shared/fixtures), each with its source line
+SHARED = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures, each with its source line
 OWN = Path(__file__).resolve().parent / "fixtures" / "native"
 
 

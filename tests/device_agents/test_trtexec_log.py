@@ -1,4 +1,4 @@
-"""The trtexec log parser on real trtexec output (TensorRT 10.16, H100; tests/fixtures (copied from ../shared/fixtures)/tools/)."""
+"""The trtexec log parser on real trtexec output (TensorRT 10.16, H100; tests/fixtures/tools/, copied from ../shared/fixtures)."""
 
 from __future__ import annotations
 

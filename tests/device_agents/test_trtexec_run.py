@@ -1,7 +1,7 @@
 """TensorRT through trtexec (no Python bindings): the --exportTimes parser and the agent's whole trtexec path.
 
 No TensorRT can run on this host. The agent path is exercised with a STAND-IN ``trtexec``: a small script
-that prints a real trtexec log (tests/fixtures (copied from ../shared/fixtures)/tools/trtexec_result-01_default_run.log, TensorRT
+that prints a real trtexec log (tests/fixtures/tools/trtexec_result-01_default_run.log, copied from ../shared/fixtures, TensorRT
 10.16 on an H100) and writes an --exportTimes trace in the byte format of TensorRT's writer
 (samples/common/sampleReporting.cpp, exportJSONTrace: "[", then "  { ... }" / ", { ... }" per
 iteration, then "]"). No real exported trace was available to capture; the parser is checked against

@@ -1,4 +1,4 @@
-"""Parsers against the real captured outputs in tests/fixtures (copied from ../shared/fixtures)/devices. Expected values were read
+"""Parsers against the real captured outputs in tests/fixtures/devices (copies of ../shared/fixtures/devices). Expected values were read
 off the fixture text by hand (and the arithmetic done by hand), not produced by the parser."""
 
 from __future__ import annotations
