@@ -58,6 +58,10 @@ def _validity_codes(res: Dict[str, Any]) -> str:
     return "valid" if v.get("valid") else "INVALID (%s)" % ", ".join(bad)
 
 
+#: A section's ratio is refused when the valid rounds of one side spread more than this ((max - min) / median).
+SPREAD_MAX = 0.15
+
+
 def _median_of_valid(values: List[Tuple[float, bool]]) -> Tuple[Optional[float], int]:
     """(median of the values from valid rounds, how many) — None when no round was valid."""
     good = [v for v, ok in values if ok]
@@ -200,15 +204,68 @@ def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
         print("  round %d  %d jobs: bench run %.2f s, agents' measured phases %.2f s → %.3f s per job beyond them"
               " (%d ok)" % (r + 1, jobs_many, wall_m, measured, (wall_m - measured) / max(1, len(jobs)), ok))
     med = statistics.median
+
+    def spread(values: List[float]) -> str:
+        s = (max(values) - min(values)) / med(values) if len(values) > 1 and med(values) > 0 else 0.0
+        return "spread %.0f %%%s" % (100 * s, " — NOISY: the host was busy, read with care" if s > SPREAD_MAX else "")
+
+    diffs = [o["wall"] - o["raw"] for o in one]
+    per_job = [(m["wall"] - m["measured"]) / max(1, m["n"]) for m in many]
     print("\none job (tinybert-4 onnx-fp32), median of %d rounds: bench run %.2f s, raw script %.2f s, "
-          "difference %.2f s (budget 4 s)" % (rounds, med(o["wall"] for o in one), med(o["raw"] for o in one),
-                                              med(o["wall"] - o["raw"] for o in one)))
+          "difference %.2f s (budget 4 s; %s)" % (rounds, med(o["wall"] for o in one), med(o["raw"] for o in one),
+                                                 med(diffs), spread(diffs)))
     print("%d jobs (tiny MatMul model): %.3f s per job beyond the agents' measured phases (budget 0.5 s), "
-          "median of %d rounds" % (jobs_many, med((m["wall"] - m["measured"]) / max(1, m["n"]) for m in many), rounds))
+          "median of %d rounds (%s)" % (jobs_many, med(per_job), rounds, spread(per_job)))
     _print_phases(one)
     if not any(o["valid"] for o in one):
         print("note: no round's job was valid on this host (see the round lines): the latency is noisy, the "
               "harness's cost figures above are wall times and stand on their own")
+    return 0
+
+
+def scenario_memory(work: Path, durations: Tuple[float, ...] = (30.0, 120.0)) -> int:
+    """Memory of a sustained scenario at sub-millisecond latencies: the agent's peak RSS (VmHWM) and the result's
+    size for runs of ``durations`` seconds with 1 s intervals (an hour at 10 s intervals holds 360). Bounded
+    means: the same peak for a run four times longer, and at most KEEP_MAX raw latencies kept."""
+    import json
+    import os
+    import subprocess
+
+    from device_agents.scenarios import KEEP_MAX
+
+    tiny = _tiny_onnx(work)
+    print("\nsustained scenario memory (tiny MatMul, sub-ms latencies, 1 s intervals)")
+    print("%10s %12s %12s %14s %12s %14s" % ("duration s", "inferences", "kept", "agent peak MB", "result MB",
+                                             "host parse MB"))
+    for duration in durations:
+        job = {"job_id": "mem", "model": {"path": tiny.path, "format": "onnx"}, "runtime": {"name": "onnxruntime"},
+               "measure": {"scenario": "sustained", "duration_s": duration, "interval_s": 1.0, "warmup_runs": 10,
+                           "sample_rate_hz": 0}}
+        d = work / ("mem%d" % duration)
+        d.mkdir(exist_ok=True)
+        (d / "job.json").write_text(json.dumps(job))
+        proc = subprocess.run([sys.executable, "-m", "device_agents", "run", "job.json", "--out", "result.json"],
+                              cwd=str(d), env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+                              capture_output=True, text=True)
+        raw = (d / "result.json").read_bytes() if (d / "result.json").exists() else b""
+        res = json.loads(raw) if raw else {}
+        if res.get("status") != "ok":
+            print("perf: the sustained job failed: %s %s" % (res.get("error"), proc.stderr[-300:]), file=sys.stderr)
+            return 1
+        import tracemalloc
+
+        tracemalloc.start()
+        from .schema import check_agent_result, parse_device_json
+
+        check_agent_result(parse_device_json(raw), "mem")
+        host_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        sc = res["scenario"]
+        print("%10.0f %12d %12d %14.1f %12.2f %14.1f" % (
+            duration, sc["total_runs"], sc["samples_kept"], res["memory"]["peak_rss_bytes"] / 1e6, len(raw) / 1e6,
+            host_peak / 1e6))
+    print("kept raw latencies are capped at %d (a uniform subsample); per-interval figures are aggregated on the "
+          "device as each interval closes, and sensor samples before it are let go" % KEEP_MAX)
     return 0
 
 
@@ -254,7 +311,7 @@ def sampler_overhead(work: Path, rounds: int = 3) -> int:
     arts = [a for a in zoo_artifacts(["default"], ["onnx-fp32"]) if a.status == "built"]
     paths = _jetson_like_tree(work / "sys")
     device = local_device()
-    p50: Dict[str, List[float]] = {}
+    p50: Dict[str, List[Tuple[float, bool]]] = {}
     for _ in range(rounds):
         for label, rate in (("off", 0), ("10 Hz", 10), ("100 Hz", 100)):
             measure = {"min_runs": 200, "min_seconds": 3.0, "warmup_runs": 10, "sample_rate_hz": rate, "idle_s": 0,
@@ -266,14 +323,25 @@ def sampler_overhead(work: Path, rounds: int = 3) -> int:
             if res.get("status") != "ok":
                 print("perf: job failed: %s" % res.get("error"), file=sys.stderr)
                 return 1
-            p50.setdefault(label, []).append(res["stats"]["p50_ms"])
-    base = statistics.median(p50["off"])
+            p50.setdefault(label, []).append((res["stats"]["p50_ms"], bool((res.get("validity") or {}).get("valid"))))
+            print("  %-7s p50 %8.3f ms  %s" % (label, res["stats"]["p50_ms"], _validity_codes(res)))
+    base, n_base = _median_of_valid(p50["off"])
     print("\nsampler overhead on %s (2 threads; sensors: 3 INA3221 rails + 8 thermal zones + 6 cpufreq files; "
-          "%d interleaved rounds, medians)" % (arts[0].model, rounds))
-    print("%-8s %10s %8s   per-round p50 ms" % ("sampling", "p50 ms", "ratio"))
+          "%d interleaved rounds, medians of the VALID rounds only)" % (arts[0].model, rounds))
+    print("%-8s %10s %8s %8s %7s   per-round p50 ms (* = not valid)" % ("sampling", "p50 ms", "ratio", "spread",
+                                                                       "valid"))
     for label in ("off", "10 Hz", "100 Hz"):
-        m = statistics.median(p50[label])
-        print("%-8s %10.3f %8.3f   %s" % (label, m, m / base, ", ".join("%.3f" % v for v in p50[label])))
+        m, n = _median_of_valid(p50[label])
+        good = [v for v, ok in p50[label] if ok]
+        spread = (max(good) - min(good)) / statistics.median(good) if len(good) > 1 else None
+        ratio = m / base if m is not None and base else None
+        refused = ratio is None or (spread is not None and spread > SPREAD_MAX)
+        print("%-8s %10s %8s %8s %7s   %s" % (
+            label, "%.3f" % m if m is not None else "refused", "%.3f" % ratio if not refused else "refused",
+            "%.0f %%" % (100 * spread) if spread is not None else "—", "%d/%d" % (n, rounds),
+            ", ".join("%.3f%s" % (v, "" if ok else "*") for v, ok in p50[label])))
+    print("a ratio is refused when its side has no valid round or its valid rounds spread more than %.0f %% "
+          "(the host's noise, not the sampler's cost)" % (100 * SPREAD_MAX))
     return 0
 
 
@@ -407,8 +475,10 @@ def ceilings_spread(work: Path, repeats: int = 5) -> int:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="edgebench-perf-"))
-    which = sys.argv[1:] or ["cost", "harness", "sampler", "energy", "stream", "ceilings"]
+    which = sys.argv[1:] or ["cost", "harness", "sampler", "energy", "stream", "ceilings", "scenario-memory"]
     rc = 0
+    if "scenario-memory" in which:
+        rc |= scenario_memory(work)
     if "cost" in which:
         rc |= harness_cost(work)
     if "harness" in which:
