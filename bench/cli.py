@@ -544,6 +544,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 preflight(list(devices.values()))
         with phases.phase("plan"):  # models built or found in the cache, options checked
             todo = plan_from_args(args, device_names, {n: d.device_class for n, d in devices.items()})
+        for job in todo:  # a device's own job timeout (devices.yaml options.job_timeout_s) wins
+            own = devices[job.device].options.get("job_timeout_s") if job.device in devices else None
+            if own:
+                job.timeout_s = float(own)
         store = RunStore.create(todo, sys.argv).lock()
         _save_config(args, store)
         print("run %s: %d job(s) on %s → %s" % (store.run_id, len(todo), ", ".join(device_names), store.root))

@@ -77,6 +77,8 @@ class DeviceOptions(BaseModel):
     datasheet: Optional[str] = None
     connect_timeout_s: Optional[float] = Field(default=None, gt=0)
     op_timeout_s: Optional[float] = Field(default=None, gt=0)
+    #: This device's job timeout (s), in place of --job-timeout (a slow board, or a device known to hang).
+    job_timeout_s: Optional[float] = Field(default=None, gt=0)
     tcp_user_timeout_s: Optional[float] = Field(default=None, gt=0)
     #: Slowest transfer rate (bytes/s) a push or pull may run at before its deadline passes.
     min_transfer_rate_Bps: Optional[float] = Field(default=None, gt=0)

@@ -256,12 +256,12 @@ class DeviceWorker:
             with ph.phase("connect"):
                 transport = self.connect()
             t0 = time.perf_counter()
-            if self.agent_dir is None:
+            if self.agent_dir is None:  # once per run and after a reconnect: the work dir, then every agent file
                 with ph.phase("workdir_check"):
                     check_workdir(transport, self.device.python, self.device.name,
                                   timeout_s=min(60.0, job.timeout_s))
-            with ph.phase("deploy_agent"):
-                self.agent_dir = deploy_agent(transport, push)
+                with ph.phase("deploy_agent"):
+                    self.agent_dir = deploy_agent(transport, push)
             with ph.phase("deploy_model"):
                 on_device = artifact_on_device(transport, Path(art.path), art.sha256 or "")
             missing = None
