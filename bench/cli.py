@@ -571,7 +571,7 @@ def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devi
     try:
         try:
             with phases.phase("jobs"):
-                counts = run_plan(store, todo, devices, printer=progress, ceilings=args.ceilings)
+                counts = run_plan(store, todo, devices, events=progress.handle, ceilings=args.ceilings)
         finally:
             progress.close()
     except Interrupted:

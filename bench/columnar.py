@@ -65,7 +65,7 @@ def rows_table(rows: Sequence[Dict[str, Any]]) -> pa.Table:
 
 def write_parquet(path: Path, table: pa.Table) -> None:
     """``table`` as a zstd-compressed Parquet file at ``path``, written atomically."""
-    from .store import atomic_write_path
+    from .atomic import atomic_write_path
 
     atomic_write_path(path, lambda tmp: pq.write_table(table, str(tmp), compression=COMPRESSION))
 

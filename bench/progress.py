@@ -81,20 +81,34 @@ class ProgressPrinter:
             return None
         return (self.clock() - self.start) / self.finished * (self.total - self.finished)
 
+    def handle(self, event: Any) -> None:
+        """A subscriber of the runner's events (bench.events): a job's start, wait and end update its device's row
+        and print its line with the elapsed time and ETA; any other event prints as its line."""
+        from .events import JobEvent, JobFinished, JobNotSaved
+
+        if not isinstance(event, JobEvent):
+            self._emit(event.line(), None)
+            return
+        rest = event.line().split("] ", 1)[1]
+        self._job(event.n, event.total, rest, isinstance(event, (JobFinished, JobNotSaved)))
+
     def __call__(self, line: str) -> None:
+        """The same for a printed line ``[n/N] …`` (a printer's interface: older callers, tests)."""
         m = _JOB.match(line)
         if not m:
             self._emit(line, None)
             return
-        done = not line.rstrip().endswith("…")
+        self._job(int(m.group(1)), int(m.group(2)), m.group(3), not line.rstrip().endswith("…"))
+
+    def _job(self, n: int, total: int, rest: str, done: bool) -> None:
         if done:
             self.finished += 1
-        self._track(m.group(3), done)
+        self._track(rest, done)
         elapsed = self.clock() - self.start
         eta = self.eta_s()
-        tag = "[%s/%s %s%s]" % (m.group(1), m.group(2), _clock(elapsed),
+        tag = "[%s/%s %s%s]" % (n, total, _clock(elapsed),
                                 " ETA %s" % _clock(eta) if eta is not None and self.finished < self.total else "")
-        self._emit("%s %s" % (tag, m.group(3)), m.group(3) if done else None)
+        self._emit("%s %s" % (tag, rest), rest if done else None)
 
     def _emit(self, text: str, outcome: Optional[str]) -> None:
         if self._console is None:

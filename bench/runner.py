@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from device_agents.phases import Phases
 
+from .events import Bus, JobFinished, JobNotSaved, JobStarted, JobWaiting, Note, line_printer
 from .deploy import (PushStats, UnsafeWorkdir, agent_argv, agent_env, artifact_on_device, check_workdir,
                      deploy_agent, deploy_artifact)
 from .inventory import Device
@@ -27,6 +28,7 @@ from .store import ResultsDiskFull, RunStore
 from .transports import Transport, TransportError, kill_outcome, open_transport
 
 Printer = Callable[[str], None]
+Emit = Callable[[Any], None]
 
 
 class Interrupted(Exception):
@@ -116,12 +118,13 @@ class WaitWatch:
 class DeviceWorker:
     """Runs one device's jobs in order over one transport."""
 
-    def __init__(self, device: Device, store: RunStore, printer: Printer, counter: "Counter",
+    def __init__(self, device: Device, store: RunStore, emit: Emit, counter: "Counter",
                  ceilings: str = "measure") -> None:
         self.ceilings = ceilings  # measure (cached) | remeasure | skip
         self.device = device
         self.store = store
-        self.printer = printer
+        #: Where this worker's events go (bench.events: the run's bus).
+        self.emit = emit
         self.counter = counter
         self.transport: Optional[Transport] = None
         self.agent_dir: Optional[str] = None
@@ -136,6 +139,14 @@ class DeviceWorker:
         self.link_failures = 0
         #: GPU providers this device's jobs ask for: their ceilings are measured through each.
         self.gpu_providers: List[str] = []
+
+    def printer(self, text: str) -> None:
+        """A line about this device that is not a job's (ceilings, roof checks): a Note event."""
+        self.emit(Note(text, topic="device %s" % self.device.name))
+
+    def _job_event(self, cls: Any, n: int, job: PlannedJob, **extra: Any) -> Any:
+        return cls(n=n, total=self.counter.total, device=job.device, model=job.model, variant=job.variant,
+                   runtime=job.runtime, **extra)
 
     def measure_ceilings(self, reason: str = "") -> None:
         """Device ceilings for the roofline, stored with the run; a failure is recorded, not fatal.
@@ -182,8 +193,7 @@ class DeviceWorker:
         must stop (interrupted, or the results disk is full)."""
         n = self.counter.next()
         self.current = n
-        self.printer("[%d/%d] %s  %s  %s  %s …" % (n, self.counter.total, job.device, job.model,
-                                                    job.variant, job.runtime))
+        self.emit(self._job_event(JobStarted, n, job))
         start = time.perf_counter()
         started_unix_s = time.time()
         try:
@@ -214,7 +224,7 @@ class DeviceWorker:
         except ResultsDiskFull as exc:
             self.unsaved.append(job.job_id)
             self.store_full.set()
-            self.printer("[%d/%d] %s  NOT SAVED: %s" % (n, self.counter.total, job.job_id, exc))
+            self.emit(self._job_event(JobNotSaved, n, job, job_id=job.job_id, reason=str(exc)))
             return False
         except Exception as exc:  # a result the store cannot write (it should not happen: say so, keep going)
             try:
@@ -222,13 +232,16 @@ class DeviceWorker:
                                               "measurement is lost, please report it" % (type(exc).__name__, exc)))
             except Exception:
                 self.unsaved.append(job.job_id)
-            self.printer("[%d/%d] %s  NOT SAVED: %s: %s" % (n, self.counter.total, job.job_id, type(exc).__name__, exc))
+            self.emit(self._job_event(JobNotSaved, n, job, job_id=job.job_id,
+                                      reason="%s: %s" % (type(exc).__name__, exc)))
             return True
         try:
             line = describe_outcome(job, result)
         except Exception as exc:
             line = "%s  %s (cannot describe: %s)" % (job.job_id, result.get("status"), exc)
-        self.printer("[%d/%d] %s" % (n, self.counter.total, line))
+        self.emit(self._job_event(JobFinished, n, job, status=str(result.get("status")), outcome=line,
+                                  valid=(result.get("validity") or {}).get("valid")
+                                  if isinstance(result.get("validity"), dict) else None))
         return True
 
     def abort(self) -> None:
@@ -295,9 +308,8 @@ class DeviceWorker:
             ph.add("write_job", time.perf_counter() - ph_write)
             push_s = time.perf_counter() - t0
             argv = agent_argv(self.device, transport, "run", "job.json", "result.json", job.timeout_s + 5)
-            with ph.phase("exec"), WaitWatch(transport, jobdir, lambda text: self.printer(
-                    "[%d/%d] %s  %s  %s  %s  %s …" % (self.current, self.counter.total, job.device, job.model,
-                                                     job.variant, job.runtime, text))):
+            with ph.phase("exec"), WaitWatch(transport, jobdir, lambda text: self.emit(
+                    self._job_event(JobWaiting, self.current, job, what=text))):
                 res = transport.exec(argv, timeout_s=job.timeout_s, cwd=jobdir,
                                      env=agent_env(self.agent_dir, jobdir))
         except UnsafeWorkdir as exc:
@@ -552,20 +564,20 @@ def _ms(value: Optional[float]) -> str:
 
 
 def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device],
-             printer: Printer = print, ceilings: str = "skip") -> Dict[str, int]:
-    """Run ``jobs`` (already filtered for resume) and store each result as it finishes."""
+             printer: Printer = print, ceilings: str = "skip", events: Optional[Emit] = None) -> Dict[str, int]:
+    """Run ``jobs`` (already filtered for resume) and store each result as it finishes. What happens is emitted as
+    typed events (bench.events) to ``events`` when given (e.g. the terminal's ProgressPrinter.handle), else written
+    as plain lines through ``printer``."""
     by_device: Dict[str, List[PlannedJob]] = {}
     for job in jobs:
         by_device.setdefault(job.device, []).append(job)
-    lock = threading.Lock()
-
     def say(line: str) -> None:
-        with lock:
-            printer(line)
-            sys.stdout.flush()
+        printer(line)
+        sys.stdout.flush()
 
+    bus = Bus().subscribe(events if events is not None else line_printer(say))
     counter = Counter(len(jobs))
-    workers = {name: DeviceWorker(devices[name], store, say, counter, ceilings) for name in by_device}
+    workers = {name: DeviceWorker(devices[name], store, bus.emit, counter, ceilings) for name in by_device}
     full = threading.Event()  # one flag for the whole run: a full results disk stops every device
     for w in workers.values():
         w.store_full = full

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from .hashing import sha256_file
 from .job import Job
@@ -34,7 +33,6 @@ from .runtimes.tensorrt import TensorRtRuntime, engine_cache_key, engine_plan, t
 from .trtexec_log import TrtexecLogError, TrtexecTimesError, parse_log, parse_times
 
 #: Where JetPack puts trtexec (not on PATH by default).
-JETPACK_TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
 #: Engine build allowance (s) on top of the window's own limit, for the subprocess deadline.
 BUILD_ALLOWANCE_S = 1800.0
 TIMED_CALL = ("trtexec iteration, per --exportTimes: H2D + GPU compute + D2H from CUDA events "
@@ -43,14 +41,6 @@ TIMED_CALL = ("trtexec iteration, per --exportTimes: H2D + GPU compute + D2H fro
 
 class TrtexecFailed(Exception):
     """trtexec ran but gave no usable result; the message says why (with the log's last lines)."""
-
-
-def trtexec_path() -> Optional[str]:
-    """The trtexec binary: ``$EDGEBENCH_TRTEXEC``, then PATH, then JetPack's location; None if none."""
-    for candidate in (os.environ.get("EDGEBENCH_TRTEXEC"), shutil.which("trtexec"), JETPACK_TRTEXEC):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _gpu_name(device_id: int) -> str:

@@ -122,7 +122,7 @@ def place_result(result: Dict[str, Any], peaks: Dict[str, Dict[str, Any]],
     p50 = (result.get("stats") or {}).get("p50_ms")
     if not flops or not nbytes or not p50:
         return None  # unplaced_reason() says why
-    from ..ceilings import peak_for
+    from .peaks import peak_for
 
     precision = precision_of(result.get("variant", ""))
     unit = result.get("compute_unit") or "cpu"

@@ -2,13 +2,18 @@
 
 1. A device worker: start-up time (spawn → its device record in Redis, i.e. probed and consuming) and memory
    (RSS of the worker's main process and of its one pool child).
-2. Dispatch overhead per job, lab vs single host, on the same tiny jobs, batches interleaved (after one warm-up
-   batch each): wall time from planning to the last stored result, minus the agents' own run time, per job.
-3. A simulated scale run (STAND-INS): 200 device queues on 20 "host" processes, each device consumed by one
-   kombu consumer (prefetch 1, acknowledged before the job, as the lab's workers) on the lab's queue layout (a
-   sub-queue per user, priorities), stand-in jobs that sleep. Queue latency p50/p95 (queued → started) and
-   pick-up latency (ready → started: when the device was idle, or from its previous job's end).
-Numbers that cannot be measured are printed as null with the reason."""
+2. Dispatch overhead per job, lab vs single host: ONE measurement (``timed_batch``) for both — wall time from
+   planning to the last stored result minus the agents' own run time, per job, on the same tiny jobs — in
+   rounds of four batches interleaved ABBA/BAAB. Each round is judged: spoiled when one side's two batches
+   differ by more than 30 % (load moved under it) or a job failed; the lab/single ratio comes only from the
+   rounds that were not spoiled, and is refused (null, with why) with fewer than two.
+3. A scale run with real lab workers: ``lab worker`` host processes each serving several local devices (a
+   Celery device worker and its prefork pool child per device), one run through the real submit, task, gate,
+   lease and claim path, STAND-IN jobs that sleep (``tasks.StandinWorker``: stored as ``unavailable`` /
+   ``standin``, nothing measured); a pool child and a device worker are SIGKILLed mid-job along the way. Lost
+   and duplicated jobs are counted (both must be 0), queue latency p50/p95 (queued → started) and pick-up
+   latency (ready → started) reported.
+Every section says whether its figures are valid and why not; numbers that cannot be measured are null."""
 
 from __future__ import annotations
 
@@ -19,19 +24,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-#: Stand-in job length (seconds) and queue layout of the scale run.
-SIM_HOSTS = 20
-SIM_DEVICES_PER_HOST = 10
-SIM_USERS = 4
-SIM_JOBS_PER_DEVICE = 5
-SIM_JOB_S = 1.0
-DONE_KEY = "edgebench:lab:perf:done"
-STOP_KEY = "edgebench:lab:perf:stop"
+#: The scale run: ``lab worker`` host processes, devices per host, stand-in jobs per device, their length (s).
+SCALE_HOSTS = 5
+SCALE_DEVICES_PER_HOST = 4
+SCALE_JOBS_PER_DEVICE = 8
+SCALE_JOB_S = 0.5
+#: A dispatch round whose two batches of one side differ by more than this (relative to their mean) is spoiled.
+SPOILED_SPREAD = 0.30
 
 
 def _pct(values: List[float], q: float) -> Optional[float]:
@@ -115,169 +118,285 @@ def _plan_args(device: str, models: List[Path], extra: List[str]) -> argparse.Na
     return build_parser().parse_args(argv)
 
 
-def single_batch(device: str, models: List[Path]) -> Dict[str, float]:
+def _run_single(args: argparse.Namespace, device: str) -> Any:
+    """Single host: plan and run in this process (``bench run``'s code); returns the run's store."""
     from ..cli import plan_from_args
     from ..inventory import load_inventory, resolve_devices
     from ..runner import run_plan
     from ..store import RunStore
 
-    t0 = time.perf_counter()
-    jobs = plan_from_args(_plan_args(device, models, []), [device])
+    jobs = plan_from_args(args, [device])
     store = RunStore.create(jobs, ["perf-lab", "single"])
     run_plan(store, jobs, {d.name: d for d in resolve_devices([device], load_inventory())}, printer=lambda s: None,
              ceilings="skip")
-    wall = time.perf_counter() - t0
-    execs = [r["host"]["exec_s"] for r in store.results()]
-    return {"wall_s": wall, "exec_s": sum(execs), "jobs": len(execs)}
+    return store
 
 
-def lab_batch(device: str, models: List[Path]) -> Dict[str, float]:
+def _run_lab(args: argparse.Namespace, device: str) -> Any:
+    """Lab: ``lab submit`` (the same planning code) to the running device worker; returns the run's store."""
     import contextlib
     import io
 
     from ..store import RunStore
     from .submit import cmd_submit
 
-    t0 = time.perf_counter()
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        cmd_submit(_plan_args(device, models, ["--user", "perf"]))
-    run_id = out.getvalue().split("submitted run ", 1)[1].split(":", 1)[0]
-    store = RunStore.open(run_id)
+        cmd_submit(args)
+    return RunStore.open(out.getvalue().split("submitted run ", 1)[1].split(":", 1)[0])
+
+
+DISPATCH = {"single_host": _run_single, "lab": _run_lab}
+
+
+def timed_batch(side: str, device: str, models: List[Path], timeout_s: float = 120.0) -> Dict[str, Any]:
+    """ONE measurement for both sides: wall seconds from planning to the last stored result, minus the agents'
+    own run time (each result's ``host.exec_s``), per job, in ms. Only how the jobs travel differs (``DISPATCH``)."""
+    args = _plan_args(device, models, ["--user", "perf"])
+    t0 = time.perf_counter()
+    store = DISPATCH[side](args, device)
     while len(list((store.root / "jobs").glob("*.json"))) < len(models):
-        time.sleep(0.01)
+        if time.perf_counter() - t0 > timeout_s:
+            raise RuntimeError("%s batch: results missing after %.0f s" % (side, timeout_s))
+        time.sleep(0.005)
     wall = time.perf_counter() - t0
-    execs = [r["host"]["exec_s"] for r in store.results()]
+    results = store.results()
+    execs = [float((r.get("host") or {}).get("exec_s") or 0.0) for r in results]
+    errors = [r["job_id"] for r in results if r.get("status") != "ok"]
     while store.manifest().get("state") not in ("complete", "complete_with_errors"):  # report rendering: untimed
-        time.sleep(0.1)
-    return {"wall_s": wall, "exec_s": sum(execs), "jobs": len(execs)}
+        if time.perf_counter() - t0 > timeout_s:
+            break
+        time.sleep(0.05)
+    return {"wall_s": wall, "exec_s": sum(execs), "jobs": len(results), "errors": errors,
+            "overhead_ms_per_job": (wall - sum(execs)) / max(1, len(results)) * 1000.0}
 
 
-def dispatch_overhead(device: str, models: List[Path], rounds: int) -> Dict[str, Any]:
-    per_job: Dict[str, List[float]] = {"single_host": [], "lab": []}
-    warmup: Dict[str, float] = {}
-    for k in range(rounds + 1):  # round 0 warms both sides up (first imports, first deploy) and is not counted
-        for name, fn in (("single_host", single_batch), ("lab", lab_batch)):
-            b = fn(device, models)
-            ms = (b["wall_s"] - b["exec_s"]) / b["jobs"] * 1000.0
-            if k == 0:
-                warmup["%s_ms_per_job" % name] = round(ms, 1)
-            else:
-                per_job[name].append(ms)
-    out: Dict[str, Any] = {"jobs_per_batch": len(models), "rounds": rounds, "warmup_round_not_counted": warmup}
-    for name, vals in per_job.items():
-        out["%s_overhead_ms_per_job" % name] = [round(v, 1) for v in vals]
-        out["%s_overhead_ms_per_job_median" % name] = round(statistics.median(vals), 1)
-    out["lab_extra_ms_per_job_median"] = round(out["lab_overhead_ms_per_job_median"]
-                                               - out["single_host_overhead_ms_per_job_median"], 1)
+def _spread(a: float, b: float) -> float:
+    """|a - b| relative to their mean (0.3: the two differ by 30 % of their mean)."""
+    m = (a + b) / 2.0
+    return abs(a - b) / m if m > 0 else 0.0
+
+
+def dispatch_overhead(device: str, models: List[Path], rounds: int,
+                      max_spread: float = SPOILED_SPREAD) -> Dict[str, Any]:
+    """Rounds of four batches, interleaved ABBA / BAAB (single host, lab): each side measured twice per round
+    by ``timed_batch``. A round is spoiled when either side's two batches differ by more than ``max_spread``
+    (the machine's load moved under it) or a batch had an error; the lab/single ratio comes only from rounds
+    that were not, and is refused (null, with why) with fewer than two."""
+    timed_batch("single_host", device, models)  # warm-up (first imports, first deploy): not counted
+    timed_batch("lab", device, models)
+    out_rounds: List[Dict[str, Any]] = []
+    for k in range(rounds):
+        order = ["single_host", "lab", "lab", "single_host"] if k % 2 == 0 else ["lab", "single_host", "single_host", "lab"]
+        load = os.getloadavg()[0]
+        got: Dict[str, List[float]] = {"single_host": [], "lab": []}
+        errors: List[str] = []
+        for side in order:
+            b = timed_batch(side, device, models)
+            got[side].append(b["overhead_ms_per_job"])
+            errors += b["errors"]
+        spreads = {side: _spread(*v) for side, v in got.items()}
+        why = []
+        for side, sp in spreads.items():
+            if sp > max_spread:
+                why.append("%s's two batches differ by %.0f %% (> %.0f %%): load moved" % (side, 100 * sp,
+                                                                                          100 * max_spread))
+        if errors:
+            why.append("job errors: %s" % ", ".join(errors))
+        out_rounds.append({"round": k + 1, "order": order, "load_1min": round(load, 2),
+                           "single_host_ms_per_job": [round(v, 1) for v in got["single_host"]],
+                           "lab_ms_per_job": [round(v, 1) for v in got["lab"]],
+                           "spread_pct": {s: round(100 * v, 1) for s, v in spreads.items()},
+                           "lab_minus_single_ms": round(statistics.mean(got["lab"]) - statistics.mean(got["single_host"]), 1),
+                           "lab_over_single": round(statistics.mean(got["lab"]) / statistics.mean(got["single_host"]), 3)
+                           if statistics.mean(got["single_host"]) > 0 else None,
+                           "valid": not why, "spoiled_because": "; ".join(why) or None})
+    valid = [r for r in out_rounds if r["valid"]]
+    out: Dict[str, Any] = {"method": "one code path (timed_batch) for both sides: wall from planning to the last "
+                                     "stored result minus the agents' exec_s, per job; rounds ABBA/BAAB; a round is "
+                                     "spoiled when a side's two batches differ by > %.0f %%" % (100 * max_spread),
+                           "jobs_per_batch": len(models), "rounds": out_rounds, "valid_rounds": len(valid)}
+    if len(valid) >= 2:
+        out["lab_minus_single_ms_per_job_median"] = round(statistics.median(r["lab_minus_single_ms"] for r in valid), 1)
+        out["lab_over_single_median"] = round(statistics.median(r["lab_over_single"] for r in valid), 3)
+        out["single_host_ms_per_job_median"] = round(statistics.median(
+            v for r in valid for v in r["single_host_ms_per_job"]), 1)
+        out["lab_ms_per_job_median"] = round(statistics.median(v for r in valid for v in r["lab_ms_per_job"]), 1)
+        out["valid"] = True
+    else:
+        out["lab_over_single_median"] = None
+        out["lab_minus_single_ms_per_job_median"] = None
+        out["valid"] = False
+        out["refused_because"] = ("only %d of %d rounds were not spoiled by load (need 2): no ratio from spoiled "
+                                  "rounds; rerun on a quieter machine" % (len(valid), rounds))
     return out
 
 
-# -- the simulated scale run (stand-ins) ------------------------------------------------------------------------
-def standin_host(host: int, devices: List[str]) -> None:
-    """One stand-in lab host: a kombu consumer per device (prefetch 1, ack before the job), jobs that sleep."""
-    from kombu import Consumer, Exchange, Queue
+# -- the scale run: real lab workers, stand-in jobs, injected kills ----------------------------------------------
+def _running(client: Any, run_id: str) -> List[Dict[str, Any]]:
+    from . import keys
 
-    from . import keys, records
-    from .app import app
-
-    client = records.connect(app.conf.broker_url)
-
-    def device_loop(device: str) -> None:
-        with app.connection_for_read() as conn:
-            channel = conn.channel()
-            channel.basic_qos(0, 1, False)
-            names = [keys.user_queue(device, "user%d" % u) for u in range(SIM_USERS)]
-
-            def on_message(body: Any, message: Any) -> None:
-                message.ack()  # at most once, as the lab's workers (acks_late off)
-                payload = body[1]["payload"] if isinstance(body, list) else body["payload"]
-                started = records.now_s()
-                time.sleep(payload["sleep_s"])
-                client.rpush(DONE_KEY, json.dumps({"device": device, "user": payload["user"], "queued": payload[
-                    "queued_at_unix_s"], "started": started, "finished": records.now_s()}))
-
-            queues = [Queue(n, Exchange(n, type="direct"), routing_key=n) for n in names]
-            with Consumer(channel, queues, callbacks=[on_message], accept=["json"]):
-                while not client.exists(STOP_KEY):
-                    try:
-                        conn.drain_events(timeout=0.5)
-                    except TimeoutError:
-                        pass
-                    except OSError:
-                        time.sleep(0.1)
-
-    threads = [threading.Thread(target=device_loop, args=(d,), daemon=True) for d in devices]
-    for t in threads:
-        t.start()
-    client.rpush(DONE_KEY + ":ready", str(host))
-    for t in threads:
-        t.join()
+    out = []
+    for field, raw in client.hgetall(keys.RUNNING).items():
+        if field.startswith(run_id + "/"):
+            info = json.loads(raw)
+            info["job_id"] = field.split("/", 1)[1]
+            out.append(info)
+    return out
 
 
-def scale_sim(client: Any, env: Dict[str, str]) -> Dict[str, Any]:
-    from . import keys, records
-    from .app import app
-    from .lost import send_job
-    from .submit import declare
+def _kill(client: Any, run_id: str, what: str, avoid: List[str]) -> Optional[Dict[str, Any]]:
+    """SIGKILL, mid-job, a pool child (``what`` = "pool_child") or a device worker's main process
+    ("worker") of a running attempt on a device not in ``avoid``; what was killed, or None if nothing ran."""
+    import signal
 
-    devices = ["sim%03d" % i for i in range(SIM_HOSTS * SIM_DEVICES_PER_HOST)]
-    declare([keys.user_queue(d, "user%d" % u) for d in devices for u in range(SIM_USERS)])
-    client.delete(DONE_KEY, DONE_KEY + ":ready", STOP_KEY)
-    t0 = time.perf_counter()
-    hosts = [subprocess.Popen([sys.executable, "-m", "bench.lab.perf", "--standin-host", str(h),
-                               ",".join(devices[h * SIM_DEVICES_PER_HOST:(h + 1) * SIM_DEVICES_PER_HOST])], env=env)
-             for h in range(SIM_HOSTS)]
-    while client.llen(DONE_KEY + ":ready") < SIM_HOSTS:
-        if any(p.poll() is not None for p in hosts) or time.perf_counter() - t0 > 120:
-            raise RuntimeError("stand-in hosts did not start")
-        time.sleep(0.05)
-    hosts_up_s = time.perf_counter() - t0
-    time.sleep(1.0)  # every consumer has issued its first BRPOP
-    total = len(devices) * SIM_JOBS_PER_DEVICE
-    t1 = time.perf_counter()
-    with app.producer_or_acquire() as producer:
-        for k in range(SIM_JOBS_PER_DEVICE):
-            for i, d in enumerate(devices):
-                user = "user%d" % ((k + i) % SIM_USERS)
-                send_job(app, {"queue": keys.user_queue(d, user), "priority": 5, "user": user, "sleep_s": SIM_JOB_S,
-                               "queued_at_unix_s": records.now_s(), "standin": True}, producer)
-    send_s = time.perf_counter() - t1
-    while client.llen(DONE_KEY) < total and time.perf_counter() - t1 < 120:
-        time.sleep(0.05)
-    makespan_s = time.perf_counter() - t1
-    client.set(STOP_KEY, "1")
-    rss = [_rss_bytes(p.pid) or 0 for p in hosts]
-    for p in hosts:
+    for info in sorted(_running(client, run_id), key=lambda i: i["device"]):
+        if info["device"] in avoid:
+            continue
+        pid = int(info["child_pid"]) if what == "pool_child" else int(str(info["worker_id"]).rsplit("/", 1)[1])
         try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    done = [json.loads(x) for x in client.lrange(DONE_KEY, 0, -1)]
-    queue_ms = [(d["started"] - d["queued"]) * 1000 for d in done]
-    pickup_ms: List[float] = []
-    by_dev: Dict[str, List[Dict[str, float]]] = {}
-    for d in done:
-        by_dev.setdefault(d["device"], []).append(d)
-    overlaps = 0
-    for jobs in by_dev.values():
-        jobs.sort(key=lambda d: d["started"])
-        prev_end = 0.0
-        for d in jobs:
-            overlaps += d["started"] < prev_end - 1e-4
-            pickup_ms.append((d["started"] - max(d["queued"], prev_end)) * 1000)
-            prev_end = d["finished"]
-    return {"label": "STAND-INS: kombu consumers on the lab's queue layout, jobs that sleep %.1f s; not Celery worker "
-                     "processes and not benchmarks" % SIM_JOB_S,
-            "hosts": SIM_HOSTS, "device_queues": len(devices), "users": SIM_USERS, "jobs": total,
-            "jobs_done": len(done), "jobs_overlapping_on_a_device": overlaps,
-            "hosts_up_s": round(hosts_up_s, 2), "submit_s": round(send_s, 2),
-            "submit_jobs_per_s": round(total / send_s, 0) if send_s > 0 else None,
-            "makespan_s": round(makespan_s, 2), "ideal_makespan_s": SIM_JOBS_PER_DEVICE * SIM_JOB_S,
-            "queue_latency_ms_p50": round(_pct(queue_ms, 50) or 0, 1), "queue_latency_ms_p95": round(_pct(queue_ms, 95) or 0, 1),
-            "pickup_latency_ms_p50": round(_pct(pickup_ms, 50) or 0, 1),
-            "pickup_latency_ms_p95": round(_pct(pickup_ms, 95) or 0, 1),
-            "rss_per_standin_host_bytes_median": int(statistics.median(rss)) if any(rss) else None}
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        return {"what": what, "device": info["device"], "job_id": info["job_id"], "attempt": info["attempt"],
+                "pid": pid, "at_unix_s": round(time.time(), 3)}
+    return None
+
+
+def scale_run(client: Any, env: Dict[str, str], tmp: Path, hosts: int = SCALE_HOSTS,
+              per_host: int = SCALE_DEVICES_PER_HOST, jobs_per_device: int = SCALE_JOBS_PER_DEVICE,
+              job_s: float = SCALE_JOB_S, timeout_s: float = 150.0) -> Dict[str, Any]:
+    """``hosts`` real ``lab worker`` host processes, each serving ``per_host`` local devices (one Celery device
+    worker with its prefork pool child per device); one lab run of ``jobs_per_device`` jobs per device through
+    the real submit, task, gate, lease and claim path, each job a STAND-IN that sleeps ``job_s`` seconds
+    (tasks.StandinWorker); pool children and device workers SIGKILLed mid-job along the way. Counts lost and
+    duplicated jobs (both must be 0) and reports queue latency."""
+    from ..store import RunStore
+    from . import keys
+    from .tasks import STANDIN_ENV, STANDIN_LOG
+
+    devices = ["sc%02d" % i for i in range(hosts * per_host)]
+    inv = (tmp / "devices.yaml").read_text()
+    inv += "".join("  %s:\n    class: linux\n    transport: local\n    workdir: %s\n    options: {lock_file: %s}\n"
+                   % (d, tmp / ("wd-" + d), tmp / ("lock-" + d)) for d in devices)
+    (tmp / "devices.yaml").write_text(inv)
+    wenv = dict(env, **{STANDIN_ENV: str(job_s), "EDGEBENCH_LAB_HEARTBEAT_S": "0.5", "EDGEBENCH_LAB_HEALTH_S": "120"})
+    client.delete(STANDIN_LOG)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "bench", "lab", "worker", "--devices",
+                               ",".join(devices[h * per_host:(h + 1) * per_host])], env=wenv,
+                              stdout=open(tmp / ("scale-host%d.log" % h), "ab"), stderr=subprocess.STDOUT,
+                              start_new_session=True) for h in range(hosts)]
+    out: Dict[str, Any] = {"label": "real lab workers (one Celery device worker + prefork pool child per device, "
+                                    "under `lab worker` host processes), real submit/task/gate/lease/claim path; "
+                                    "STAND-IN jobs that sleep %.2f s instead of benchmarking" % job_s,
+                           "hosts": hosts, "devices": len(devices)}
+    try:
+        while not all(client.exists(keys.device_record(d)) for d in devices):
+            if any(p.poll() is not None for p in procs) or time.perf_counter() - t0 > timeout_s:
+                raise RuntimeError("scale run: device workers did not come up (see %s/scale-host*.log)" % tmp)
+            time.sleep(0.1)
+        out["workers_up_s"] = round(time.perf_counter() - t0, 1)
+        models = [tiny_model(tmp / "scale-models" / ("s%d.onnx" % i)) for i in range(jobs_per_device)]
+        argv = [sys.executable, "-m", "bench", "lab", "submit", "--device", ",".join(devices), "--user", "perf",
+                "--runs", "3", "--min-seconds", "0", "--warmup", "0", "--ceilings", "skip"]
+        for m in models:
+            argv += ["--model-file", str(m)]
+        t1 = time.perf_counter()
+        sub = subprocess.run(argv, env=wenv, capture_output=True, text=True, timeout=120)
+        if sub.returncode != 0:
+            raise RuntimeError("scale run: lab submit failed: %s" % (sub.stdout + sub.stderr)[-400:])
+        out["submit_s"] = round(time.perf_counter() - t1, 2)
+        run_id = sub.stdout.split("submitted run ", 1)[1].split(":", 1)[0]
+        store = RunStore.open(run_id)
+        total = len(store.manifest()["jobs"])
+        out["jobs"] = total
+        kills: List[Dict[str, Any]] = []
+        plan = [(0.15, "pool_child"), (0.35, "worker"), (0.55, "pool_child")]
+        t_sub = time.perf_counter()
+        while True:
+            stored = len(list((store.root / "jobs").glob("*.json")))
+            if stored >= total or time.perf_counter() - t_sub > timeout_s:
+                break
+            if plan and stored >= plan[0][0] * total:
+                k = _kill(client, run_id, plan[0][1], [x["device"] for x in kills])
+                if k is not None:
+                    kills.append(k)
+                    plan.pop(0)
+            time.sleep(0.02)
+        out["makespan_s"] = round(time.perf_counter() - t_sub, 2)
+        out["ideal_makespan_s"] = jobs_per_device * job_s
+        out["kills_injected"] = kills
+        while store.manifest().get("state") not in ("complete", "complete_with_errors"):
+            if time.perf_counter() - t_sub > timeout_s + 30:
+                break
+            time.sleep(0.1)
+        out["run_state"] = store.manifest().get("state")
+        results = {r["job_id"]: r for r in store.results()}
+        planned = [j["job_id"] for j in store.manifest()["jobs"]]
+        lost = [j for j in planned if (results.get(j) or {}).get("error_type") != "standin"]
+        execs: Dict[str, int] = {}
+        for raw in client.lrange(STANDIN_LOG, 0, -1):
+            e = json.loads(raw)
+            if e["run_id"] == run_id:
+                execs[e["job_id"]] = execs.get(e["job_id"], 0) + 1
+        dup = sorted(j for j, n in execs.items() if n > 1)
+        not_stored = len(list((store.root / "attempts").glob("*.json"))) if (store.root / "attempts").is_dir() else 0
+        out["jobs_stored"] = len(results)
+        out["lost_jobs"] = len(lost)
+        out["lost_job_ids"] = lost[:10]
+        out["duplicated_jobs"] = len(dup) + not_stored
+        out["duplicated_job_ids"] = dup[:10]
+        out["resubmitted_jobs"] = sum(1 for r in results.values() if int((r.get("lab") or {}).get("attempt", 1)) > 1)
+        queue_ms = [1000 * float(r["lab"]["queue_wait_s"]) for r in results.values() if "queue_wait_s" in (r.get("lab") or {})]
+        by_dev: Dict[str, List[Dict[str, Any]]] = {}
+        for r in results.values():
+            if r.get("lab", {}).get("started_at_unix_s") is not None:
+                by_dev.setdefault(r["device_name"], []).append(r["lab"])
+        pickup_ms: List[float] = []
+        overlaps = 0
+        for labs in by_dev.values():
+            labs.sort(key=lambda x: x["started_at_unix_s"])
+            prev_end = 0.0
+            for x in labs:
+                overlaps += x["started_at_unix_s"] < prev_end - 1e-3
+                pickup_ms.append(1000 * (x["started_at_unix_s"] - max(x["queued_at_unix_s"], prev_end)))
+                prev_end = float(x.get("finished_at_unix_s") or x["started_at_unix_s"])
+        out["queue_latency_ms_p50"] = round(_pct(queue_ms, 50) or 0, 1) if queue_ms else None
+        out["queue_latency_ms_p95"] = round(_pct(queue_ms, 95) or 0, 1) if queue_ms else None
+        out["queue_latency_note"] = ("queued → started, including waiting behind the device's earlier jobs (%d per "
+                                     "device of %.2f s); a resubmitted job's clock restarts at its resubmission"
+                                     % (jobs_per_device, job_s))
+        out["pickup_latency_ms_p50"] = round(_pct(pickup_ms, 50) or 0, 1) if pickup_ms else None
+        out["pickup_latency_ms_p95"] = round(_pct(pickup_ms, 95) or 0, 1) if pickup_ms else None
+        out["jobs_overlapping_on_a_device"] = overlaps
+        rss = [_rss_bytes(p.pid) for p in procs]
+        out["rss_per_host_supervisor_bytes_median"] = int(statistics.median([r for r in rss if r])) if any(rss) else None
+        why = []
+        if len(kills) < 3:
+            why.append("only %d of 3 kills could be injected (nothing was running at the time)" % len(kills))
+        if lost:
+            why.append("%d job(s) lost" % len(lost))
+        if out["duplicated_jobs"]:
+            why.append("%d job(s) ran to completion more than once" % out["duplicated_jobs"])
+        if overlaps:
+            why.append("%d job(s) overlapped on a device" % overlaps)
+        out["valid"] = not why
+        out["invalid_because"] = "; ".join(why) or None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(p.pid, 9)
+            except ProcessLookupError:
+                pass
+    return out
 
 
 def gate_cost(n: int = 300) -> Dict[str, Any]:
@@ -311,11 +430,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lab.perf", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved batches per side (default 3)")
     parser.add_argument("--jobs", type=int, default=4, help="jobs per batch (default 4)")
-    parser.add_argument("--standin-host", nargs=2, metavar=("HOST", "DEVICES"), help=argparse.SUPPRESS)
+    parser.add_argument("--hosts", type=int, default=SCALE_HOSTS, help="scale run: lab worker host processes")
+    parser.add_argument("--devices-per-host", type=int, default=SCALE_DEVICES_PER_HOST)
+    parser.add_argument("--jobs-per-device", type=int, default=SCALE_JOBS_PER_DEVICE)
+    parser.add_argument("--job-s", type=float, default=SCALE_JOB_S, help="seconds each stand-in job sleeps")
     args = parser.parse_args(argv)
-    if args.standin_host:
-        standin_host(int(args.standin_host[0]), args.standin_host[1].split(","))
-        return 0
     from .localredis import RedisServer, have_redis
 
     if not have_redis():
@@ -347,7 +466,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         models = [tiny_model(tmp / "models" / ("p%d.onnx" % i)) for i in range(args.jobs)]
         report["dispatch"] = dispatch_overhead("perf1", models, args.rounds)
         report["gate"] = gate_cost()
-        report["scale_simulation"] = scale_sim(client, env)
+        report["scale"] = scale_run(client, env, tmp, args.hosts, args.devices_per_host, args.jobs_per_device,
+                                    args.job_s)
     finally:
         if worker is not None:
             worker.terminate()
@@ -361,7 +481,40 @@ def main(argv: Optional[List[str]] = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     report["total_s"] = round(time.perf_counter() - t_all, 1)
     print(json.dumps(report, indent=1))
+    print(summary(report))
     return 0
+
+
+def summary(report: Dict[str, Any]) -> str:
+    """The headline figures, each with its validity, one line each."""
+    lines = ["perf-lab on %s CPUs (%.0f s):" % (report["machine"]["cpus"], report.get("total_s", 0))]
+    w = report.get("worker") or {}
+    lines.append("  device worker ready %.2f s after start, RSS main %.0f MB + pool child %.0f MB" % (
+        w.get("startup_s") or 0, (w.get("rss_main_bytes") or 0) / 1e6, (w.get("rss_pool_child_bytes") or 0) / 1e6))
+    d = report.get("dispatch") or {}
+    for r in d.get("rounds", []):
+        lines.append("  dispatch round %d (load %.2f): single %s ms/job, lab %s ms/job, spread %s → %s" % (
+            r["round"], r["load_1min"], r["single_host_ms_per_job"], r["lab_ms_per_job"], r["spread_pct"],
+            "valid" if r["valid"] else "SPOILED: " + r["spoiled_because"]))
+    if d.get("valid"):
+        lines.append("  dispatch overhead per job (valid rounds: %d): single %.1f ms, lab %.1f ms; lab − single %.1f ms,"
+                     " lab/single %.2f" % (d["valid_rounds"], d["single_host_ms_per_job_median"],
+                                           d["lab_ms_per_job_median"], d["lab_minus_single_ms_per_job_median"],
+                                           d["lab_over_single_median"]))
+    elif d:
+        lines.append("  dispatch ratio REFUSED: %s" % d.get("refused_because"))
+    sc = report.get("scale") or {}
+    if sc:
+        lines.append("  scale: %d devices on %d hosts, %s stand-in jobs, workers up in %s s, makespan %s s (ideal %s s); "
+                     "kills %d; lost %s, duplicated %s, resubmitted %s; queue latency p50 %s ms / p95 %s ms; pick-up "
+                     "p50 %s ms / p95 %s ms → %s" % (
+                         sc.get("devices"), sc.get("hosts"), sc.get("jobs"), sc.get("workers_up_s"),
+                         sc.get("makespan_s"), sc.get("ideal_makespan_s"), len(sc.get("kills_injected") or []),
+                         sc.get("lost_jobs"), sc.get("duplicated_jobs"), sc.get("resubmitted_jobs"),
+                         sc.get("queue_latency_ms_p50"), sc.get("queue_latency_ms_p95"),
+                         sc.get("pickup_latency_ms_p50"), sc.get("pickup_latency_ms_p95"),
+                         "valid" if sc.get("valid") else "INVALID: %s" % sc.get("invalid_because")))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

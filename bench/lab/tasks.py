@@ -104,6 +104,46 @@ class LabStore(RunStore):
 #: Per worker process: one DeviceWorker (and its open transport) reused across jobs and runs.
 _workers: Dict[str, Any] = {}
 
+#: ``make perf-lab`` only (bench/lab/perf.py): seconds a STAND-IN job sleeps instead of running its benchmark.
+#: Everything else is the lab's real path (gate, lease, claim, records, store, finishing the run); the stored
+#: result says ``unavailable`` / ``standin`` and carries no measurement.
+STANDIN_ENV = "EDGEBENCH_LAB_PERF_STANDIN_S"
+#: Where a stand-in job logs each execution that ran to its end (a Redis list; perf.py counts duplicates).
+STANDIN_LOG = "edgebench:lab:perf:executions"
+
+
+class StandinWorker:
+    """The ``DeviceWorker`` interface the task uses, for perf-lab's stand-in jobs: sleep, store a result that
+    says it measured nothing."""
+
+    def __init__(self, device: Any, sleep_s: float) -> None:
+        self.device = device
+        self.sleep_s = sleep_s
+        self.store: Any = None
+        self.counter: Any = None
+        self.ceilings = "skip"
+        self.gpu_providers: list = []
+        self.transport: Any = None
+        self.agent_dir: Any = None
+
+    def measure_ceilings(self) -> None:
+        return None
+
+    def run_one(self, job: Any) -> bool:
+        started = records.now_s()
+        time.sleep(self.sleep_s)
+        client = records.connect(app.conf.broker_url)
+        client.rpush(STANDIN_LOG, json.dumps({"run_id": self.store.run_id, "job_id": job.job_id,
+                                              "attempt": self.store.attempt, "pid": os.getpid(),
+                                              "started_unix_s": started, "finished_unix_s": records.now_s()}))
+        self.store.save_result({
+            "job_id": job.job_id, "status": "unavailable", "error_type": "standin",
+            "reason": "perf-lab stand-in: slept %.3f s instead of running the benchmark; nothing measured"
+                      % self.sleep_s,
+            "device_name": job.device, "model_name": job.model, "variant": job.variant,
+            "runtime_name": job.runtime, "plan": job.to_json()})
+        return True
+
 
 def _device_worker(name: str) -> Any:
     from ..inventory import load_inventory, resolve_devices
@@ -111,7 +151,7 @@ def _device_worker(name: str) -> Any:
 
     if name not in _workers:
         device = resolve_devices([name], load_inventory())[0]
-        _workers[name] = DeviceWorker(device, None, lambda line: log.info("%s", line), Counter(0), "skip")
+        _workers[name] = DeviceWorker(device, None, lambda event: log.info("%s", event.line()), Counter(0), "skip")
     return _workers[name]
 
 
@@ -243,7 +283,8 @@ def run_payload(kwargs: Dict[str, Any], node: str, args: Any = ()) -> Dict[str, 
         except Exception as exc:  # the job becomes an error result naming the store (model_missing below)
             job.artifact.error = str(exc)
             job.artifact.status = "missing"
-    worker = _device_worker(device)
+    standin_s = os.environ.get(STANDIN_ENV)
+    worker = StandinWorker(job, float(standin_s)) if standin_s else _device_worker(device)
     worker.store = store
     store.device_away = device_away_check(client, worker, store, node)
     meta = client.hgetall(keys.run_meta(run_id))

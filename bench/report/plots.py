@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import matplotlib
 
@@ -49,6 +49,12 @@ def _label(p: Dict[str, Any]) -> str:
     return "%s · %s · %s" % (p["model"], p["variant"], p["runtime"])
 
 
+def _labels(points: List[Dict[str, Any]]) -> List[str]:
+    """Each point's label; where two points of a merged report read alike, each carries its run id."""
+    base = [_label(p) for p in points]
+    return [b + (" · %s" % p["run_id"] if base.count(b) > 1 and p.get("run_id") else "") for b, p in zip(base, points)]
+
+
 #: Above this many points, points carry numbers and a key beside the axes instead of overlapping text.
 DIRECT_LABELS = 8
 
@@ -58,25 +64,31 @@ _SPOTS = [(5, 3), (5, -9), (-11, 3), (-11, -9), (5, 12), (-11, 12), (-3, -17), (
           (14, 12), (-20, 12), (14, -17), (-20, -17)]
 
 
-def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: List[str]) -> None:
+def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: List[str], key: bool = True,
+                  numbers: Optional[List[str]] = None) -> None:
     """One point: its label beside it. Several: each carries a short number, placed at the first spot around it
     that covers no other point and no number already placed (greedy, in display units; call after the axes'
     scales and limits are set), and a key of the numbers sits beside the axes, below the legend — labels never
-    cover points, each other or the legend, whatever their number."""
+    cover points, each other or the legend, whatever their number. ``key=False``: the caller places the key (one
+    key for two axes numbered alike); ``numbers``: the points' own numbers (default 1, 2, …)."""
     if not labels:
         return
-    if len(labels) == 1:
+    if len(labels) == 1 and numbers is None:
         ax.annotate(labels[0], (xs[0], ys[0]), fontsize=7, xytext=(5, -3), textcoords="offset points")
         return
     scale = fig.dpi / 72.0  # points -> pixels
+    ax.get_xlim(), ax.get_ylim()  # the autoscaled limits, now: the positions below are final
     pts = ax.transData.transform(list(zip(xs, ys)))
     taken = [(px - 4 * scale, py - 4 * scale, px + 4 * scale, py + 4 * scale) for px, py in pts]  # the markers
     for i, ((px, py), x, y) in enumerate(zip(pts, xs, ys), start=1):
+        i = numbers[i - 1] if numbers else i
         w, h = (6 * len(str(i)) + 2) * scale, 9 * scale
         best = _SPOTS[0]
         for dx, dy in _SPOTS:
             box = (px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+            pad = 1.5 * scale  # a gap, so that two numbers never read as one ("16" "12" as "1612")
+            if not any(box[0] - pad < b[2] and b[0] < box[2] + pad and box[1] - pad < b[3] and b[1] < box[3] + pad
+                       for b in taken):
                 best = (dx, dy)
                 break
         dx, dy = best
@@ -84,13 +96,16 @@ def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: L
         ax.annotate(str(i), (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7, fontweight="bold",
                     arrowprops=None if (dx, dy) == _SPOTS[0] else {"arrowstyle": "-", "color": "gray", "lw": 0.5,
                                                                    "shrinkA": 0, "shrinkB": 3})
-    key = "\n".join("%2d  %s" % (i, text) for i, text in enumerate(labels, start=1))
-    ax.text(1.01, 0.0, key, transform=ax.transAxes, fontsize=6.5, va="bottom", ha="left", family="monospace")
+    if key:
+        ax.text(1.01, 0.0, "\n".join("%2d  %s" % (i, text) for i, text in enumerate(labels, start=1)),
+                transform=ax.transAxes, fontsize=6.5, va="bottom", ha="left", family="monospace")
 
 
-def _save(fig: Any, out: Path) -> Path:
-    """Write the figure; a legend or key placed outside the axes is kept in the image (tight bounding box)."""
-    if not fig.texts:  # a key placed beside the axes keeps its own layout
+def _save(fig: Any, out: Path, layout: bool = True) -> Path:
+    """Write the figure; a legend or key placed outside the axes is kept in the image (tight bounding box).
+    ``layout=False``: the caller laid the figure out before placing numbers by display position (a layout now
+    would move the points under them)."""
+    if layout and not fig.texts:  # a key placed beside the axes keeps its own layout
         fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight", pad_inches=0.15)
@@ -192,45 +207,49 @@ def roofline(device: str, points: List[Dict[str, Any]], measured: Dict[str, Any]
     for i, runtime in enumerate(sorted({p["runtime"] for p in points})):  # one marker per runtime present
         ax.scatter([], [], marker=markers.get(runtime, "*"), color="white", edgecolors="black",
                    label=RUNTIME_NAMES.get(runtime, runtime) + (" (colour: precision)" if i == 0 else ""))
-    _label_points(fig, ax, [p["arithmetic_intensity"] for p in points], [p["attained_gops"] for p in points],
-                  [_label(p) + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else "")
-                   for p in points])
     legend_outside(ax)
-    return _save(fig, out)
+    fig.tight_layout()  # before the numbers: they are placed by display position
+    _label_points(fig, ax, [p["arithmetic_intensity"] for p in points], [p["attained_gops"] for p in points],
+                  [t + (" (%.0f%%)" % (100 * p["efficiency"]) if p.get("efficiency") else "")
+                   for t, p in zip(_labels(points), points)])
+    return _save(fig, out, layout=False)
+
+
+#: Which precision's parameter count stands for a model's variants (higher first).
+_PRECISION_RANK = {"fp32": 3, "fp16": 2, "bf16": 2, "int8": 1}
+
+
+def shared_params(points: List[Dict[str, Any]]) -> List[float]:
+    """Per point, the parameter count to plot it at: a model's variants share its highest precision's count (a
+    quantised file counts its scales and zero points, and runs stored before the count was fixed counted more), so
+    every precision of one model sits on one x. A variant of that highest precision keeps its own count (a pruned
+    ``onnx-fp32-layers50`` is another network); a lower one takes the nearest such count of the same model."""
+    top: Dict[str, int] = {}
+    for p in points:
+        top[p["model"]] = max(top.get(p["model"], 0), _PRECISION_RANK.get(p.get("precision"), 0))
+    out = []
+    for p in points:
+        refs = [q["params"] for q in points if q["model"] == p["model"] and q.get("params")
+                and _PRECISION_RANK.get(q.get("precision"), 0) == top[p["model"]]]
+        own = _PRECISION_RANK.get(p.get("precision"), 0) == top[p["model"]]
+        out.append(float(p["params"]) if own or not refs else float(min(refs, key=lambda v: abs(v - p["params"]))))
+    return out
 
 
 def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -> Path:
-    """Attained bandwidth and roofline efficiency against model parameters."""
+    """Attained bandwidth and roofline efficiency against model parameters (one x per model: ``shared_params``)."""
     usable = [p for p in points if p.get("params")]
-    many = len(usable) > DIRECT_LABELS
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(16 if many else 11, 5 if many else 4.5))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     colours = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
-    xs = [p["params"] / 1e6 for p in usable]
+    xs = [v / 1e6 for v in shared_params(usable)]
     for p, x in zip(usable, xs):
-        ax1.scatter(x, p["attained_gbps"], s=30, color=colours.get(p["precision"], "k"))
+        ax1.scatter(x, p["attained_gbps"], s=30, color=colours.get(p["precision"], "k"), zorder=3)
         if p.get("efficiency") is not None:
-            ax2.scatter(x, 100 * p["efficiency"], s=30, color=colours.get(p["precision"], "k"))
-    labels = [_label(p) for p in usable]
-    if many:
-        for i, (p, x) in enumerate(zip(usable, xs), start=1):
-            ax1.annotate(str(i), (x, p["attained_gbps"]), fontsize=6.5, xytext=(3, 2), textcoords="offset points")
-            if p.get("efficiency") is not None:
-                ax2.annotate(str(i), (x, 100 * p["efficiency"]), fontsize=6.5, xytext=(3, 2),
-                             textcoords="offset points")
-        fig.subplots_adjust(right=0.7, wspace=0.25)
-        fig.text(0.71, 0.5, "\n".join("%2d  %s" % (i, t) for i, t in enumerate(labels, start=1)), fontsize=6.5,
-                 va="center", family="monospace")
-    else:
-        for p, x, t in zip(usable, xs, labels):
-            ax1.annotate(t, (x, p["attained_gbps"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-            if p.get("efficiency") is not None:
-                ax2.annotate(t, (x, 100 * p["efficiency"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax2.scatter(x, 100 * p["efficiency"], s=30, color=colours.get(p["precision"], "k"), zorder=3)
     if usable and usable[0].get("bandwidth_gbps"):
         ax1.axhline(usable[0]["bandwidth_gbps"], color="gray", ls="-", lw=1, label="measured STREAM triad")
     for precision in sorted({p["precision"] for p in usable if p.get("precision") in colours}):
         ax1.scatter([], [], s=30, color=colours[precision], label=precision)  # legend entry per precision
-    if usable:
-        ax1.legend(fontsize=7, loc="best")
     wide = bool(xs) and max(xs) / max(min(xs), 1e-9) >= 10  # a log axis only when the sizes span a decade
     distinct = sorted({float("%.3g" % x) for x in xs})  # one tick per size as it is labelled
     for ax in (ax1, ax2):
@@ -243,9 +262,14 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
         if distinct and not wide:
             pad = max(0.5, 0.15 * (distinct[-1] - distinct[0]))
             ax.set_xlim(distinct[0] - pad, distinct[-1] + pad)
-        ax.set_xlabel("model parameters (millions%s; the FP32 model's weights for every precision)"
-                      % (", log" if wide else ""))
+        elif distinct:
+            ax.set_xlim(distinct[0] / 1.3, distinct[-1] * 1.3)
+        ax.set_xlabel("model parameters (millions%s; FP32 count for every precision)" % (", log" if wide else ""),
+                      fontsize=9)
         ax.grid(True, which="both", alpha=0.25)
+    for ax in (ax1, ax2):  # from zero, with room above the highest point for its number
+        ax.set_ylim(0, max([y for c in ax.collections for _, y in c.get_offsets()] + [ax.get_ylim()[1] / 1.12,
+                                                                                        1e-9]) * 1.12)
     ax1.set_ylabel("attained bandwidth (GB/s): bytes / p50")
     ax2.set_ylabel("efficiency vs roofline (%)")
     ax1.set_title("Memory traffic on %s (colour: precision)" % device, fontsize=10)
@@ -257,12 +281,27 @@ def bandwidth_bottleneck(device: str, points: List[Dict[str, Any]], out: Path) -
                  ha="center", va="center", transform=ax2.transAxes, fontsize=9)
     if not usable:
         ax1.text(0.5, 0.5, "no job with parameter counts", ha="center", transform=ax1.transAxes)
-    if many:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
-        return out
-    return _save(fig, out)
+    fig.tight_layout(w_pad=2.0)
+    # numbers placed clear of each other (limits are set now), one key beside the right-hand axes
+    labels = _labels(usable)
+    _label_points(fig, ax1, xs, [p["attained_gbps"] for p in usable], labels, key=False)
+    eff = [(x, 100 * p["efficiency"], str(i)) for i, (p, x) in enumerate(zip(usable, xs), start=1)
+           if p.get("efficiency") is not None]
+    if len(usable) == 1:
+        _label_points(fig, ax2, [x for x, _, _ in eff], [y for _, y, _ in eff], labels[:len(eff)], key=False)
+    elif eff:
+        _label_points(fig, ax2, [x for x, _, _ in eff], [y for _, y, _ in eff], [n for _, _, n in eff], key=False,
+                      numbers=[n for _, _, n in eff])
+    if len(usable) > 1:
+        ax2.text(1.03, 0.0, "\n".join("%2d  %s" % (i, t) for i, t in enumerate(labels, start=1)),
+                 transform=ax2.transAxes, fontsize=6.5, va="bottom", ha="left", family="monospace")
+    if usable:  # the legend beside the right-hand axes, above the key: it covers no point or number
+        ax2.legend(*ax1.get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1.03, 1.0),
+                   borderaxespad=0.0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight", pad_inches=0.15)
+    plt.close(fig)
+    return out
 
 
 def pareto_front(points: List[tuple]) -> List[tuple]:
@@ -300,11 +339,8 @@ def energy_efficiency(device: str, points: List[Dict[str, Any]], reason: str, ou
         ax.set_yscale("log")
     ax.set_xlabel("p50 latency (ms)")
     ax.set_ylabel("energy per inference (mJ)")
-    _label_points(fig, ax, [p["p50_ms"] for p in usable], [p["energy_mj"] for p in usable], [_label(p) for p in usable])
     if usable:
         legend_outside(ax, 8)
-    ax.set_xlabel("p50 latency (ms)")
-    ax.set_ylabel("energy per inference (mJ)")
     ax.set_title("Energy efficiency on %s" % device, fontsize=10)
     ax.grid(True, alpha=0.3)
     if not usable:
@@ -312,7 +348,9 @@ def energy_efficiency(device: str, points: List[Dict[str, Any]], reason: str, ou
                 transform=ax.transAxes, fontsize=9, color="dimgray")
         ax.set_xticks([])
         ax.set_yticks([])
-    return _save(fig, out)
+    fig.tight_layout()  # before the numbers: they are placed by display position
+    _label_points(fig, ax, [p["p50_ms"] for p in usable], [p["energy_mj"] for p in usable], _labels(usable))
+    return _save(fig, out, layout=False)
 
 
 def _wrap(text: str, width: int) -> str:
@@ -324,10 +362,13 @@ def _wrap(text: str, width: int) -> str:
 def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
     """Speed-up over each model's FP32 ONNX Runtime baseline, per device, grouped by model."""
     usable = [r for r in rows if r.get("speedup") is not None]
-    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.35 * max(1, len(usable))))
     rounds = len({r.get("round") for r in usable}) > 1
-    labels = ["%s · %s · %s · %s%s" % (r["device"], r["model"], r["variant"], r["runtime"],
-                                       " · round %s" % r.get("round") if rounds else "") for r in usable]
+    devices = len({r.get("device") for r in usable}) > 1  # one device: said once, in the title
+    runs = len({r.get("run_id") for r in usable}) > 1  # a merged report: each bar says its run
+    fig, ax = plt.subplots(figsize=(12.5 if runs or devices else 11, 1.5 + 0.35 * max(1, len(usable))))
+    labels = ["%s%s · %s · %s%s%s" % ("%s · " % r["device"] if devices else "", r["model"], r["variant"], r["runtime"],
+                                      " · round %s" % r.get("round") if rounds else "",
+                                      " · %s" % r.get("run_id") if runs else "") for r in usable]
     values = [r["speedup"] for r in usable]
     colours = ["tab:gray" if abs(v - 1.0) < 1e-9 else ("tab:green" if v > 1 else "tab:red") for v in values]
     invalid = [r.get("valid") == "NO" for r in usable]
@@ -338,26 +379,30 @@ def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
         if bad:  # a figure that cannot be vouched for: shown, hatched, never as clean
             bar.set_hatch("///")
             bar.set_alpha(0.55)
+    # fitted to the bars: a whisker may run past the edge (clipped), and the text past the axes into the margin
+    reach = max([1.1] + [1.12 * v for v in values])
     for i, r in enumerate(usable):
         fid = r.get("fidelity_cosine")
         from .tables import fmt_duration_ms
 
-        right = max(values[i], r.get("speedup_high") or 0.0)
-        ax.text(right, i, "  %.2fx  p50 %s%s%s" % (values[i], fmt_duration_ms(r["p50_ms"]),
-                                                    "  cos %.4f" % fid if fid is not None else "",
-                                                    "  (not valid)" if invalid[i] else ""), va="center", fontsize=7)
+        high = r.get("speedup_high") or 0.0
+        right = min(max(values[i], high), reach)  # at the axes' edge when the whisker runs past it
+        ax.text(right, i, "  %.2fx  p50 %s%s%s%s" % (values[i], fmt_duration_ms(r["p50_ms"]),
+                                                      "  (CI to %.2fx)" % high if high > reach else "",
+                                                      "  cos %.4f" % fid if fid is not None else "",
+                                                      "  (not valid)" if invalid[i] else ""), va="center", fontsize=7,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.3, "alpha": 0.85})
     ax.set_yticks(range(len(values)))
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xlabel("speed-up of p50 latency over the model's onnx-fp32 / onnxruntime run on the same device\n"
                   "(whiskers: the range when both medians sit anywhere in their 95 % CIs)")
-    ax.set_title("Framework and precision comparison%s" % (" — hatched: a side judged not valid (see Validity)"
-                                                            if any(invalid) else ""), fontsize=10)
+    ax.set_title("Framework and precision comparison%s%s" % (
+        " on %s" % usable[0]["device"] if usable and not devices else "",
+        " — hatched: a side judged not valid (see Validity)" if any(invalid) else ""), fontsize=10)
     if values:
-        # fitted to the bars (a whisker may run past the edge), room on the right for the text
-        reach = max(max(v, min(r.get("speedup_high") or v, 1.5 * v)) for v, r in zip(values, usable))
-        ax.set_xlim(0, reach * 1.45)
+        ax.set_xlim(0, reach)
     else:
         ax.text(0.5, 0.5, "no FP32 ONNX Runtime baseline in these runs", ha="center", transform=ax.transAxes)
     return _save(fig, out)

@@ -18,10 +18,11 @@ from ..analysis import compare
 from ..analysis.operators import operator_rows
 from ..analysis.roofline import accelerator_provider, bound_text, precision_of, roof_note, unplaced_reason
 from ..history_view import COLUMNS as HISTORY_COLUMNS
+from ..history_view import _cell as history_cell
 from ..history_view import report_rows as history_rows
 from ..paths import safe_child, slug_name
 from ..regressions import method_text
-from ..ceilings import peak_for
+from ..analysis.peaks import peak_for
 from ..store import RunStore
 from ..analysis import accuracy
 from . import plots, trust
@@ -36,7 +37,7 @@ TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"
                  ("status", "status"), ("valid", "valid"),
                  ("validity_warnings", "validity warnings"), ("n", "n"), ("p50_ms", "p50 ms"),
                  ("p50_ci95_low_ms", "p50 CI95 low ms"), ("p50_ci95_high_ms", "p50 CI95 high ms"),
-                 ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("throughput_per_s", "inferences/s"), ("cv", "CV"),
+                 ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("throughput_per_s", "inf/s"), ("cv", "CV"),
                  ("load_ms", "load ms"), ("first_inference_ms", "first ms"), ("peak_mem_mb", "peak mem MB"),
                  ("model_file_mb", "file MB"), ("accuracy_metric", "accuracy metric"), ("accuracy", "accuracy"),
                  ("accuracy_ci95_low", "accuracy CI95 low"), ("accuracy_ci95_high", "accuracy CI95 high"),
@@ -48,6 +49,12 @@ TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"
 DECISION_KEYS = {"run_id", "device", "model", "variant", "runtime", "round", "inputs", "valid", "validity_warnings", "p50_ms",
                  "p50_ci95_low_ms", "p50_ci95_high_ms", "p99_ms", "throughput_per_s", "peak_mem_mb",
                  "energy_per_inference_mj", "accuracy", "meets_budget"}
+#: Decision columns shown even when no row has a value (an empty energy column says there was none).
+ALWAYS_SHOWN = {"valid", "energy_per_inference_mj"}
+#: The History table's columns folded per row in the HTML (the reasons are in Validity and the Comparison table).
+HISTORY_FOLDED = {"validity_warnings"}
+#: The Roofline table's columns folded per row in the HTML: how the point was computed.
+ROOFLINE_FOLDED = {"peak_used", "gflop", "mbytes", "attained_gbps"}
 ENERGY_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                   ("energy_per_inference_mj", "energy/inf mJ"), ("energy_idle_sub_mj", "idle-sub mJ"),
                   ("avg_power_mw", "avg power mW"), ("inferences_per_j", "inf/J"), ("power_sensor", "sensor"),
@@ -136,6 +143,8 @@ def _inline_code(text: str) -> Markup:
 def _page(sections: List[Section], head: Dict[str, Any], runs: str) -> str:
     env = Environment(loader=PackageLoader("bench.report", "templates"), autoescape=select_autoescape(["j2"]))
     env.filters["code"] = _inline_code
+    env.filters["brk"] = lambda text: Markup(str(escape(text)) if " " in str(text) else  # a time breaks at its space,
+                                             str(escape(text)).replace("-", "-<wbr>", 1))  # a run id after its date
     shown = []
     for s in sections:
         figures = [{"title": t, "data": base64.b64encode(p.read_bytes()).decode()} for t, p in s.images]
@@ -204,7 +213,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sections: List[Section] = []
 
     sec = Section("Comparison")
-    decision = [c for c in cols(TABLE_COLUMNS) if c[0] in DECISION_KEYS]
+    decision = [c for c in cols(TABLE_COLUMNS) if c[0] in DECISION_KEYS
+                and (c[0] in ALWAYS_SHOWN or any(r.get(c[0]) not in (None, "") for r in rows))]
     _table(sec, rows, decision, [c for c in cols(TABLE_COLUMNS) if c[0] not in DECISION_KEYS])
     sections.append(sec)
     lines = trust.validity_lines(results)
@@ -231,7 +241,10 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         sec = Section("History")
         _text(sec, "These runs against the earlier runs of the same configuration in results/ (python -m bench "
                    "history for all of it): " + method_text())
-        _table(sec, hist, HISTORY_COLUMNS)
+        hist = [dict(r, **{k: history_cell(k, r) for k in ("time_utc", "ci95", "options")}) for r in hist]  # as
+        # `bench history` prints them: the CI from its low and high, "{}" as no options
+        shown = [c for c in HISTORY_COLUMNS if any(r.get(c[0]) not in (None, "", "—") for r in hist)]
+        _table(sec, hist, [c for c in shown if c[0] not in HISTORY_FOLDED], [c for c in shown if c[0] in HISTORY_FOLDED])
         sections.append(sec)
     problems = [r for r in rows if r["status"] != "ok"]
     if problems:
@@ -355,7 +368,8 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
             ceil_sec.images.append(("Working-set sweep — %s" % device,
                                     plots.working_set_sweep(device, c["sweep"], bw.get("llc_bytes"),
                                                             safe_child(plot_dir, "sweep_%s.png" % slug_name(device)))))
-    _table(roof, roof_rows, cols(ROOFLINE_COLUMNS))
+    _table(roof, roof_rows, [c for c in cols(ROOFLINE_COLUMNS) if c[0] not in ROOFLINE_FOLDED],
+           [c for c in cols(ROOFLINE_COLUMNS) if c[0] in ROOFLINE_FOLDED])
     sections += [roof]
     ops = Section("Per-operator placement")
     if op_rows:

@@ -27,12 +27,21 @@ _TEXT_KEYS = {"run_id", "top", "device", "model", "variant", "runtime", "runtime
               "validity_warnings", "note", "unit", "peak_used", "bound", "what", "method", "op_type", "power_sensor",
               "power_boundary", "throttled", "throttle_evidence", "power_reason", "inputs", "requested", "used",
               "dropped", "nodes", "gpu_mb", "os", "kernel", "arch", "cpu_model", "board_model", "cpu_governor",
-              "python_version", "agent_version", "group", "agree", "round_p50s", "memory_total"}
+              "python_version", "agent_version", "group", "agree", "round_p50s", "memory_total", "time_utc", "options",
+              "verdict"}
 
 
 #: Columns of sentences, which may wrap (every other cell stays on one line).
 _WRAP_KEYS = {"validity_warnings", "note", "method", "throttle_evidence", "power_reason", "options", "why_not_valid",
-              "nodes", "cpu_model"}
+              "nodes", "cpu_model", "bound"}
+
+#: Columns of identifiers that may break after a hyphen (a run id) or at a space (a time): narrow, and whole.
+_BREAK_KEYS = {"run_id", "time_utc"}
+
+
+def wrap_class(key: str) -> str:
+    """The HTML class of a column's cells: ``wrap`` (sentences), ``brk`` (ids that may break), else none."""
+    return "wrap" if key in _WRAP_KEYS else "brk" if key in _BREAK_KEYS else ""
 
 
 def cell(key: str, value: Any) -> str:
@@ -63,7 +72,7 @@ def _table(section: Section, rows: List[Dict[str, Any]], columns: List[tuple],
     section.md += [_md_table(rows, columns + list(folded or [])), ""]
     section.blocks.append({"kind": "table", "head": [h for _, h in columns] + (["details"] if folded else []),
                            "text_cols": [k in _TEXT_KEYS for k, _ in columns] + ([True] if folded else []),
-                           "wrap_cols": [k in _WRAP_KEYS for k, _ in columns] + ([False] if folded else []),
+                           "wrap_cols": [wrap_class(k) for k, _ in columns] + ([""] if folded else []),
                            "rows": [{"cells": [cell(k, r.get(k)) for k, _ in columns],
                                      "more": [(h, cell(k, r.get(k))) for k, h in folded or []
                                               if r.get(k) not in (None, "")],

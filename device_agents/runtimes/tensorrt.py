@@ -129,7 +129,7 @@ class TensorRtRuntime(Runtime):
     @classmethod
     def availability(cls) -> Availability:
         avail = package_availability("tensorrt", "tensorrt", cls.install_hint)
-        from ..trtexec_run import trtexec_path
+        from ..trtexec_find import trtexec_path
 
         trtexec = trtexec_path()
         if not avail.available and trtexec:  # jobs run through trtexec instead (device_agents.trtexec_run)

@@ -55,3 +55,36 @@ def test_a_terminal_gets_a_live_device_table() -> None:
     assert "board" in table and "0:12" in table and "ok  p50 13.37 ms" in table
     p.close()
     assert "local  tinybert-4  onnx-fp32  onnxruntime  ok" in p._console.file.getvalue()
+
+
+def test_the_runner_speaks_in_typed_events_that_say_themselves(tmp_path, tiny_onnx) -> None:
+    """Issue 22: the progress printer subscribes to the runner's events instead of parsing its lines; every event
+    still says itself as the plain line (CI logs, tests)."""
+    import hashlib
+
+    from bench.events import JobFinished, JobStarted, counts
+    from bench.inventory import local_device
+    from bench.plan import ArtifactRef, plan_jobs
+    from bench.progress import ProgressPrinter
+    from bench.runner import run_plan
+    from bench.store import RunStore
+
+    art = ArtifactRef(model="tiny", variant="onnx-file", format="onnx", runtime="onnxruntime", path=str(tiny_onnx),
+                      sha256=hashlib.sha256(tiny_onnx.read_bytes()).hexdigest())
+    device = local_device()
+    jobs = plan_jobs([device.name], [art], None, {}, {"min_runs": 5, "min_seconds": 0.0, "warmup_runs": 1,
+                                                      "sample_rate_hz": 0}, 120.0)
+    store = RunStore.create(jobs, ["test"], base=tmp_path / "results")
+    seen, lines = [], []
+    printer = ProgressPrinter(len(jobs), out=lines.append, tty=False)
+
+    def both(event) -> None:
+        seen.append(event)
+        printer.handle(event)
+
+    run_plan(store, jobs, {device.name: device}, events=both)
+    started = [e for e in seen if isinstance(e, JobStarted)]
+    finished = [e for e in seen if isinstance(e, JobFinished)]
+    assert len(started) == len(finished) == 1 and counts(seen) == {"ok": 1}
+    assert finished[0].line().startswith("[1/1] local  tiny  onnx-file  onnxruntime  ok")
+    assert printer.finished == 1 and any(ln.startswith("[1/1 ") and " ok " in ln for ln in lines)
