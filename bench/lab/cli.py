@@ -40,7 +40,7 @@ def _cmd(name: str) -> Any:
 
 def add_lab_parser(sub: Any) -> None:
     """Add ``lab`` and its subcommands to the ``python -m bench`` parser."""
-    from ..cli import add_plan_flags
+    from ..plan_args import add_plan_flags
 
     lab = sub.add_parser("lab", help="the device lab (Celery + Redis): keygen, worker, submit, status, wait")
     lsub = lab.add_subparsers(dest="lab_command")

@@ -16,7 +16,7 @@ def finalize_if_done(client: Any, store: RunStore, done: int, total: int, printe
         return False
     if not client.set(keys.finalize_lock(store.run_id), "1", nx=True, ex=7 * 86400):
         return False
-    from ..cli import finish_run
+    from ..report.finish import finish_run
 
     finished = set(store.finished_ids())
     remaining = [j.job_id for j in store.planned_jobs() if j.job_id not in finished]

@@ -120,7 +120,7 @@ def _plan_args(device: str, models: List[Path], extra: List[str]) -> argparse.Na
 
 def _run_single(args: argparse.Namespace, device: str) -> Any:
     """Single host: plan and run in this process (``bench run``'s code); returns the run's store."""
-    from ..cli import plan_from_args
+    from ..plan_args import plan_from_args
     from ..inventory import load_inventory, resolve_devices
     from ..runner import run_plan
     from ..store import RunStore
@@ -163,7 +163,9 @@ def timed_batch(side: str, device: str, models: List[Path], timeout_s: float = 1
     results = store.results()
     execs = [float((r.get("host") or {}).get("exec_s") or 0.0) for r in results]
     errors = [r["job_id"] for r in results if r.get("status") != "ok"]
-    while store.manifest().get("state") not in ("complete", "complete_with_errors"):  # report rendering: untimed
+    # the lab's finishing worker renders the report after the last result (untimed, as bench run's report is):
+    # wait for it so that it does not load the next batch
+    while side == "lab" and store.manifest().get("state") not in ("complete", "complete_with_errors"):
         if time.perf_counter() - t0 > timeout_s:
             break
         time.sleep(0.05)
@@ -312,7 +314,7 @@ def scale_run(client: Any, env: Dict[str, str], tmp: Path, hosts: int = SCALE_HO
         total = len(store.manifest()["jobs"])
         out["jobs"] = total
         kills: List[Dict[str, Any]] = []
-        plan = [(0.15, "pool_child"), (0.35, "worker"), (0.55, "pool_child")]
+        plan = [(0.10, "pool_child"), (0.25, "worker"), (0.40, "pool_child")]
         t_sub = time.perf_counter()
         while True:
             stored = len(list((store.root / "jobs").glob("*.json")))

@@ -37,7 +37,7 @@ def declare(queues: List[str]) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from ..cli import _split, plan_from_args
+    from ..plan_args import _split, plan_from_args
 
     url = broker_url(args.broker, args.insecure_broker)
     auth.keys_cached()  # no secret: say how to make one before anything is built or queued

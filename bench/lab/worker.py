@@ -333,7 +333,7 @@ def device_main(device_name: str) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``lab worker``: a device worker per device; one that dies is restarted (at most 5 times a minute)."""
-    from ..cli import _split
+    from ..plan_args import _split
     from ..inventory import load_inventory, resolve_devices
 
     url = broker_url(args.broker, args.insecure_broker)

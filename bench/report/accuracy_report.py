@@ -46,8 +46,10 @@ def pareto_plot(device: str, model: str, rows: List[Dict[str, Any]], out: Path) 
             next((r.get("energy_reason") for r in usable if r.get("energy_reason")), "no power sensor"), 110),
             fontsize=7, color="dimgray", va="bottom")
     one_runtime = len({r["runtime"] for r in usable}) == 1
-    _label_points(fig, ax, xs, ys, [r["variant"] if one_runtime else "%s · %s" % (r["variant"], r["runtime"])
-                                    for r in usable])
+    labels = [r["variant"] if one_runtime else "%s · %s" % (r["variant"], r["runtime"]) for r in usable]
+    labels = [t + (" · %s" % r["run_id"] if labels.count(t) > 1 and r.get("run_id") else "")  # two runs' alike
+              for t, r in zip(labels, usable)]
+    _label_points(fig, ax, xs, ys, labels)
     front = accuracy.pareto(list(zip(xs, ys)))
     if len(front) > 1:
         ax.step([xs[i] for i in front], [ys[i] for i in front], where="post", color="tab:red", lw=1.2,
@@ -84,7 +86,16 @@ def accuracy_section(results: List[Dict[str, Any]], rows: List[Dict[str, Any]], 
                "Dataset: %s. Speed-up and Δ are against the FP32 job of the same model on the same device; Δ's CI is "
                "a paired bootstrap over the same examples; the budget is the drop in points (relative %% for mse) the "
                "headline allows. Metrics and intervals: bench/analysis/accuracy.py." % accuracy.dataset_note(results))
-    _table(sec, [accuracy.display(s) for s in sweet], accuracy.SWEET_SPOT_COLUMNS)
+    # the job behind each sweet-spot row: sweet_spot_rows keeps exactly these, in this order (a merged report may
+    # hold one configuration twice, from two runs: each row keeps its own job and says its run)
+    pairs = [(r, row) for r, row in zip(results, rows)
+             if r.get("status") == "ok" and isinstance(r.get("accuracy"), dict)]
+    if len(pairs) != len(sweet):
+        pairs = [(None, {})] * len(sweet)
+    sweet_shown = [dict(s, run_id=row.get("run_id")) for s, (_, row) in zip(sweet, pairs)]
+    merged = len({row.get("run_id") for row in rows}) > 1
+    _table(sec, [accuracy.display(s) for s in sweet_shown],
+           ([("run_id", "run")] if merged else []) + accuracy.SWEET_SPOT_COLUMNS)
     for r in sweet:
         if r.get("reason") and r.get("accuracy") is None:
             _text(sec, "%s / %s / %s: no accuracy — %s" % (r["model"], r["variant"], r["device"], r["reason"]))
@@ -94,11 +105,11 @@ def accuracy_section(results: List[Dict[str, Any]], rows: List[Dict[str, Any]], 
             keys.append((s["device"], s["model"]))
     for device, model in keys:
         mine = []
-        for s in sweet:
+        for s, (job, _) in zip(sweet_shown, pairs):
             if (s["device"], s["model"]) != (device, model):
                 continue
-            src = next(r for r in results if r.get("device_name") == device and r.get("model_name") == model
-                       and r.get("variant") == s["variant"] and r.get("runtime_name") == s["runtime"])
+            src = job or next(r for r in results if r.get("device_name") == device and r.get("model_name") == model
+                              and r.get("variant") == s["variant"] and r.get("runtime_name") == s["runtime"])
             fig = src.get("accuracy") or {}
             spec = (src.get("plan") or {}).get("accuracy") or {}
             mine.append(dict(s, accuracy=fig.get("value"), ci=fig.get("ci95"),

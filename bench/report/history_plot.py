@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 #: Most panels drawn; further (device, model) pairs are named in a note on the figure.
@@ -93,9 +94,15 @@ def history_plot(judged: pd.DataFrame, out: Path, title: str = "") -> Path:
             ax.set_yscale("log")
             ax.set_ylim(bottom=float(positive.min()) / 1.5, top=float(top) * 1.5)
             ax.set_ylabel("p50 latency (ms, log), band: 95 % CI")
+            ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: "%g" % v))  # 300, not 3×10²
+            ax.yaxis.set_minor_formatter(mticker.FuncFormatter(
+                lambda v, _: "%g" % v if str("%g" % v)[0] in "25" else ""))  # 20, 50, 200, 500 between decades
         elif pd.notna(top):
             ax.set_ylim(bottom=0, top=float(top) * 1.25)
         ax.margins(x=0.08)
+        if len(marks) == 1:  # one run: an hour around it, not matplotlib's default years either side
+            at = pd.Timestamp(marks.iloc[0])
+            ax.set_xlim(at - pd.Timedelta(minutes=30), at + pd.Timedelta(minutes=30))
         locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

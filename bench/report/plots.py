@@ -61,7 +61,8 @@ DIRECT_LABELS = 8
 
 #: Where a point's number may go (offsets in points from the point), tried in this order.
 _SPOTS = [(5, 3), (5, -9), (-11, 3), (-11, -9), (5, 12), (-11, 12), (-3, -17), (-3, 19), (14, -3), (-20, -3),
-          (14, 12), (-20, 12), (14, -17), (-20, -17)]
+          (14, 12), (-20, 12), (14, -17), (-20, -17), (24, 3), (-30, 3), (24, -9), (-30, -9), (5, 26), (-11, 26),
+          (5, -24), (-11, -24), (24, 17), (-30, 17), (24, -21), (-30, -21), (36, -3), (-42, -3)]
 
 
 def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: List[str], key: bool = True,
@@ -83,16 +84,19 @@ def _label_points(fig: Any, ax: Any, xs: List[float], ys: List[float], labels: L
     for i, ((px, py), x, y) in enumerate(zip(pts, xs, ys), start=1):
         i = numbers[i - 1] if numbers else i
         w, h = (6 * len(str(i)) + 2) * scale, 9 * scale
-        best = _SPOTS[0]
-        for dx, dy in _SPOTS:
+        best, least = _SPOTS[0], None
+        for dx, dy in _SPOTS:  # the first free spot; where none is free, the one covering least
             box = (px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h)
-            pad = 1.5 * scale  # a gap, so that two numbers never read as one ("16" "12" as "1612")
-            if not any(box[0] - pad < b[2] and b[0] < box[2] + pad and box[1] - pad < b[3] and b[1] < box[3] + pad
-                       for b in taken):
-                best = (dx, dy)
+            covered = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0]))
+                          * max(0.0, min(box[3], b[3]) - max(box[1], b[1])) for b in taken)
+            if least is None or covered < least:
+                best, least = (dx, dy), covered
+            if not covered:
                 break
         dx, dy = best
-        taken.append((px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h))
+        pad = 1.5 * scale  # a gap around a placed number, so that two never read as one ("16" "12" as "1612")
+        taken.append((px + dx * scale - pad, py + dy * scale - pad,
+                      px + dx * scale + w + pad, py + dy * scale + h + pad))
         ax.annotate(str(i), (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7, fontweight="bold",
                     arrowprops=None if (dx, dy) == _SPOTS[0] else {"arrowstyle": "-", "color": "gray", "lw": 0.5,
                                                                    "shrinkA": 0, "shrinkB": 3})

@@ -134,6 +134,32 @@ def overhead_rows(stores: List[Any], results: List[Dict[str, Any]]) -> List[Dict
     return rows
 
 
+def history_table(hist: List[Dict[str, Any]]) -> tuple:
+    """(rows, columns, folded columns) of the report's History table from ``history_view.report_rows``: cells as
+    `bench history` prints them (the CI95 from its low and high, "{}" as no options, the time to the minute);
+    columns empty in every row left out, the reasons folded per row."""
+    rows = [dict(r, **{k: history_cell(k, r) for k in ("time_utc", "ci95", "options")}) for r in hist]
+    shown = [c for c in HISTORY_COLUMNS if any(r.get(c[0]) not in (None, "", "—") for r in rows)]
+    return rows, [c for c in shown if c[0] not in HISTORY_FOLDED], [c for c in shown if c[0] in HISTORY_FOLDED]
+
+
+def _break_id(text: Any) -> Markup:
+    """A time breaks at its space; a run id only after its date (``20261207-`` / ``043950-6750``)."""
+    text = str(text)
+    if " " in text or "-" not in text:
+        return Markup(escape(text))
+    head, rest = text.split("-", 1)
+    return Markup('%s-<wbr><span class="nw">%s</span>' % (escape(head), escape(rest)))
+
+
+def short_bound(text: Any) -> Any:
+    """The bound without the roofs' doubts repeated in every row (they are in the plot's title and in Device
+    ceilings)."""
+    if isinstance(text, str) and "; roof not trusted: " in text:
+        return text.split("; roof not trusted: ")[0] + "; roof not trusted (see Device ceilings)"
+    return text
+
+
 def _inline_code(text: str) -> Markup:
     """Escape ``text`` and show its `backticked` parts as code (the method text is written for markdown)."""
     parts = str(escape(text)).split("`")
@@ -143,8 +169,7 @@ def _inline_code(text: str) -> Markup:
 def _page(sections: List[Section], head: Dict[str, Any], runs: str) -> str:
     env = Environment(loader=PackageLoader("bench.report", "templates"), autoescape=select_autoescape(["j2"]))
     env.filters["code"] = _inline_code
-    env.filters["brk"] = lambda text: Markup(str(escape(text)) if " " in str(text) else  # a time breaks at its space,
-                                             str(escape(text)).replace("-", "-<wbr>", 1))  # a run id after its date
+    env.filters["brk"] = _break_id
     shown = []
     for s in sections:
         figures = [{"title": t, "data": base64.b64encode(p.read_bytes()).decode()} for t, p in s.images]
@@ -241,10 +266,7 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         sec = Section("History")
         _text(sec, "These runs against the earlier runs of the same configuration in results/ (python -m bench "
                    "history for all of it): " + method_text())
-        hist = [dict(r, **{k: history_cell(k, r) for k in ("time_utc", "ci95", "options")}) for r in hist]  # as
-        # `bench history` prints them: the CI from its low and high, "{}" as no options
-        shown = [c for c in HISTORY_COLUMNS if any(r.get(c[0]) not in (None, "", "—") for r in hist)]
-        _table(sec, hist, [c for c in shown if c[0] not in HISTORY_FOLDED], [c for c in shown if c[0] in HISTORY_FOLDED])
+        _table(sec, *history_table(hist))
         sections.append(sec)
     problems = [r for r in rows if r["status"] != "ok"]
     if problems:
@@ -286,7 +308,7 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
                             operator_rows(r, peak["gops"] if peak else None, unit_bw)]
         llc = ((ceilings.get(device) or {}).get("bandwidth") or {}).get("llc_bytes")
         for p in points:
-            roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6, bound=bound_text(p),
+            roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6, bound=short_bound(bound_text(p)),
                                   efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None,
                                   note=p.get("no_roof_reason") or roof_note(p, llc if p.get("unit", "cpu") == "cpu"
                                                                             else None)))
