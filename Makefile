@@ -71,8 +71,9 @@ perf: $(STAMP)
 perf-history: $(STAMP)
 	$(PY) -m bench.perf_history
 
-# The device lab (Celery + Redis): worker start-up and memory, dispatch overhead per job (lab vs single host),
-# and a simulated 200-device / 20-host scale run with stand-in jobs (queue latency p50/p95). About 2 minutes.
+# The device lab (Celery + Redis): worker start-up and memory, dispatch overhead per job (lab vs single host, one code
+# path, rounds judged), and a scale run of real Celery workers (20 devices on 5 hosts, stand-in jobs) with
+# injected worker kills: queue latency p50/p95, lost and duplicated jobs. About 3 minutes.
 perf-lab: $(STAMP) system-tools
 	$(PY) -m bench.lab.perf
 

@@ -124,12 +124,16 @@ def check_workdir(transport: Transport, python: str, device_name: str, timeout_s
 
 
 def agent_env(agent_dir: str, jobdir: str) -> dict:
-    """The agent's environment: its package on the path, and no byte-code read from or written beside it
-    (a planted __pycache__/*.pyc whose header matches the source would run instead of the checked .py); its
-    data caches (the runtime probe's facts, never code) in ``agent/<hash>.state`` inside the checked work dir."""
-    env = {"PYTHONPATH": agent_dir, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": jobdir + "/.pycache"}
-    if agent_dir:
-        env["EDGEBENCH_AGENT_STATE"] = agent_dir.rstrip("/") + ".state"
+    """The agent's environment: its package on the path, and no byte-code read from beside it (a planted
+    __pycache__/*.pyc whose header matches the source would run instead of the checked .py): every module's
+    byte-code goes to a private cache per agent version, ``agent/<hash>.pycache``, inside the work dir that is
+    checked before each run (ours, writable by no one else), so numpy's and the runtime's modules are not compiled
+    again for every job. Its data caches (the runtime probe's facts, never code) are in ``agent/<hash>.state``.
+    Without an agent dir (a probe before deployment) the job folder holds a throw-away cache."""
+    base = agent_dir.rstrip("/") if agent_dir else ""
+    env = {"PYTHONPATH": agent_dir, "PYTHONPYCACHEPREFIX": (base + ".pycache") if base else jobdir + "/.pycache"}
+    if base:
+        env["EDGEBENCH_AGENT_STATE"] = base + ".state"
     return env
 
 

@@ -8,7 +8,12 @@ import time
 _T0 = time.perf_counter()
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
+
+# Nothing the agent creates (its byte-code cache, job files) is writable by group or others, whatever the
+# device's umask: the host refuses a work dir that another user could change.
+os.umask(os.umask(0) | 0o022)
 from typing import List, Optional
 
 from .jsonio import read_json, write_json  # noqa: E402
