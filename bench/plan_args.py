@@ -377,6 +377,41 @@ def refuse_unrunnable(variants: List[str], device_classes: Dict[str, str]) -> No
                                      "%s: %s" % kv for kv in sorted(device_classes.items()))))
 
 
+def onnx_input_dims(path: str) -> Optional[Dict[str, List[Any]]]:
+    """Each graph input's dims (an int, or the name of a dynamic axis) of an ONNX file; None if unreadable."""
+    try:
+        import onnx
+
+        model = onnx.load(path, load_external_data=False)
+    except Exception:
+        return None
+    inits = {i.name for i in model.graph.initializer}
+    return {i.name: [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?") for d in
+                     i.type.tensor_type.shape.dim] for i in model.graph.input if i.name not in inits}
+
+
+def refuse_static_sweep(name: str, artifacts: List[ArtifactRef]) -> None:
+    """A ``--sweep seq-len`` or ``--sweep batch`` over a model whose inputs are fixed on that axis would run the
+    same shape for every value and draw a false real-time boundary: refused before any work, naming the model, its
+    shapes and the fix (UsageError). ONNX files are read here; other formats are checked on the device (the job
+    whose shape did not change is marked not valid)."""
+    axis = 1 if name == "seq-len" else 0
+    for art in artifacts:
+        if art.format != "onnx" or not art.path:
+            continue
+        dims = onnx_input_dims(art.path)
+        if not dims:
+            continue
+        if not any(len(d) > axis and isinstance(d[axis], str) for d in dims.values()):
+            raise UsageError(
+                "--sweep %s: %s/%s has fixed input shapes (%s): its %s cannot change, so every swept job would run "
+                "the same shape. Sweep a model exported with a dynamic %s axis (e.g. --model-file of your own export "
+                "with dynamic axes), or leave %s out (nothing was run)" % (
+                    name, art.model, art.variant, ", ".join("%s %s" % (k, "x".join(str(x) for x in v))
+                                                           for k, v in dims.items()),
+                    "sequence length" if axis else "batch", "sequence" if axis else "batch", art.model))
+
+
 def plan_from_args(args: argparse.Namespace, device_names: List[str],
                    device_classes: Optional[Dict[str, str]] = None) -> List[Any]:
     """The jobs that the plan flags (``add_plan_flags``) ask for on ``device_names``: models built or found,
@@ -395,6 +430,8 @@ def plan_from_args(args: argparse.Namespace, device_names: List[str],
         artifacts = zoo_artifacts(models or ["default"], variants) + artifacts
     if args.rounds < 1:
         raise UsageError("--rounds %d: need at least 1" % args.rounds)
+    if sweep is not None and sweep[0] in ("seq-len", "batch"):
+        refuse_static_sweep(sweep[0], artifacts)
     todo = plan_jobs(device_names, artifacts, runtimes or None, options, measure,
                      scenario_timeout(args, measure), rounds=args.rounds, sweep=sweep)
     if not todo:

@@ -432,6 +432,7 @@ class DeviceWorker:
             else:
                 result["stats"] = summarize(result.get("latencies_ms") or [])
             result["validity"] = verdict(result, result["stats"])
+            sweep_not_applied(job, result)
             scenario = result.get("scenario")
             if isinstance(scenario, dict) and scenario.get("name") == "sustained":
                 from .analysis.scenarios import analyse_sustained
@@ -459,6 +460,22 @@ class DeviceWorker:
             self.printer("ceilings: suspect — %s; measuring them again once (--ceilings keep: never)"
                          % suspect["reason"])
             self.measure_ceilings(reason=suspect["reason"])
+
+
+def sweep_not_applied(job: PlannedJob, result: Dict[str, Any]) -> None:
+    """A swept sequence length or batch that the model's fixed inputs did not take: the job ran another shape, so it
+    is not valid as that sweep point (and the real-time boundary leaves it out); the warning says which shape ran."""
+    sweep = job.sweep or {}
+    if sweep.get("name") not in ("seq-len", "batch") or not isinstance(result.get("validity"), dict):
+        return
+    axis = 1 if sweep["name"] == "seq-len" else 0
+    shapes = [r.get("shape") or [] for r in result.get("inputs") or [] if isinstance(r, dict)]
+    if shapes and not any(len(s) > axis and s[axis] == sweep["value"] for s in shapes):
+        result["validity"]["valid"] = False
+        result["validity"].setdefault("warnings", []).insert(0, {
+            "code": "sweep_not_applied", "severity": "invalid",
+            "message": "swept %s %s did not apply: the model's inputs are fixed (%s ran)" % (
+                sweep["name"], sweep["value"], ", ".join("x".join(str(d) for d in s) for s in shapes))})
 
 
 def shape_hint(job: PlannedJob, result: Dict[str, Any]) -> Optional[str]:

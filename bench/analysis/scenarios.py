@@ -131,6 +131,8 @@ def budget_boundary(rows: List[Dict[str, Any]], budget_ms: float) -> List[Dict[s
     ``sweep_value``."""
     groups: Dict[Tuple[Any, ...], List[Dict[str, Any]]] = {}
     for r in rows:
+        if "sweep_not_applied" in str(r.get("validity_warnings") or ""):
+            continue  # it ran another shape than its swept value: not a point of the sweep
         if r.get("sweep") and r.get("sweep_value") is not None:
             groups.setdefault((r.get("device"), r.get("model"), r.get("variant"), r.get("runtime"), r["sweep"]),
                               []).append(r)

@@ -75,3 +75,13 @@ def test_a_short_sustained_run_has_intervals_and_a_verdict(tmp_path: Path, tiny_
     assert sc["total_runs"] >= job["timing"]["runs"]
     assert job["plan"]["timeout_s"] >= 300
     assert list((run / "plots").glob("timeline_*.png"))
+
+
+def test_a_sweep_the_model_cannot_take_is_refused_before_any_work(tmp_path: Path, zoo_default) -> None:
+    """The zoo's ONNX exports have fixed shapes (1x128): a seq-len sweep over them would run one shape five times
+    and draw a false boundary. Refused, naming the shapes and the fix, with no run folder."""
+    proc = bench(["run", "--models", "tinybert-4", "--variants", "onnx-fp32", "--sweep", "seq-len=16,64"] + FAST,
+                 timeout=300)
+    assert proc.returncode == 2 and "has fixed input shapes (input_ids 1x128" in proc.stderr, proc.stderr
+    results = tmp_path / "results"
+    assert not results.exists() or not [p for p in results.iterdir() if (p / "manifest.json").exists()]
