@@ -149,6 +149,8 @@ def budget_boundary(rows: List[Dict[str, Any]], budget_ms: float) -> List[Dict[s
                     "its_p99_ms": best["p99_ms"] if best else None,
                     "first_missing": first_miss["sweep_value"] if first_miss else None,
                     "missing_p99_ms": first_miss["p99_ms"] if first_miss else None,
+                    # a boundary decided by jobs judged not valid is shown, and said to be so
+                    "decided_by_invalid": any(r is not None and r.get("valid") == "NO" for r in (best, first_miss)),
                     "values": [r["sweep_value"] for r in members]})
     return out
 
@@ -161,6 +163,8 @@ def boundary_text(b: Dict[str, Any]) -> str:
                                                         b["its_p99_ms"])
     if b["first_missing"] is not None:
         text += "; %s misses (p99 %.3g ms)" % (b["first_missing"], b["missing_p99_ms"])
+    if b.get("decided_by_invalid"):
+        text += " — from jobs judged NOT valid (see Validity): measure again on a quiet device"
     return text
 
 
