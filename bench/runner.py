@@ -392,6 +392,12 @@ class DeviceWorker:
         """A phone without Python: the job through the user's vendor benchmark binary (bench/native.py)."""
         from .native import run_native_job
 
+        scenario = (job.measure or {}).get("scenario") or "single"
+        if scenario != "single":  # the vendor tools print no per-run samples: no intervals, no frame clock
+            return {"job_id": job.job_id, "status": "unavailable", "error_type": "scenario_unsupported",
+                    "reason": "scenario %s needs every latency with its time; a vendor benchmark tool (native mode) "
+                              "prints only its own summary: run it with a Python agent on the device (devices.yaml "
+                              "python:), or use --scenario single" % scenario}
         push = PushStats()
         try:
             result, host = run_native_job(self.device, self.connect(), job, self.store.run_id, push)
