@@ -112,7 +112,10 @@ def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) ->
     assert {c["precision"] for c in ceilings["compute"] if c["gops"]} >= {"fp32", "int8"}
     md = (run / "report.md").read_text()
     roof = md.split("## Roofline")[1].split("##")[0]
-    assert roof.count("| local | tinybert-4 |") == 3 and ("| memory |" in roof or "| compute |" in roof)
+    # a bound with its uncertainty: memory / compute, or "near the ridge: cannot tell", and "roof not trusted"
+    # where the ceilings were measured on a busy or unsteady host (issue 25)
+    assert roof.count("| local | tinybert-4 |") == 3
+    assert any(b in roof for b in ("| memory", "| compute", "| near the ridge")), roof
     assert "no energy per inference" in md.split("## Energy efficiency")[1].split("##")[0]
     # re-rendering the stored run gives the same plots
     for p in (run / "plots").glob("*.png"):
