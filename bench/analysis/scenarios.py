@@ -5,10 +5,10 @@ sweep against a latency budget.
 Sustained (the agent's ``scenario.intervals``, device_agents/scenarios.py):
 - ``first_p50_ms``: the first interval's p50; ``steady_p50_ms``: the median p50 of the last third of the
   intervals (at least one); ``slowdown`` = steady / first.
-- a step: the split of the intervals' log p50 series that maximises the difference of the two sides' medians
-  weighted by sqrt(k (n-k) / n); it is a step when the shift is at least ``STEP_MIN`` (10 %) and at least
-  ``STEP_NOISE`` times the series' own noise (1.4826 x the MAD of the residuals about the two medians), with at
-  least ``MIN_SIDE`` intervals on each side. ``onset_s`` is the start of the first interval after the split.
+- a step: the least-squares split of the intervals' log p50 series (the single change point that best separates
+  two levels, so a step in stages is placed at its first stage); it is a step when the shift of the two sides'
+  medians is at least ``STEP_MIN`` (10 %) and at least ``STEP_NOISE`` times the series' own noise (1.4826 x the
+  MAD of the residuals about the two medians), with at least ``MIN_SIDE`` intervals on each side. ``onset_s`` is the start of the first interval after the split.
 - the cause, only from recorded evidence, comparing the intervals before and after the onset (or the first and
   the last third when there is a slowdown but no step): ``contention`` (other processes' share of the job's
   cores rose by at least ``CONTENTION_MIN``), ``thermal`` (the temperature rose by at least ``TEMP_RISE_C`` and
@@ -45,15 +45,16 @@ def find_step(p50s: Sequence[float]) -> Optional[Tuple[int, float, float]]:
     if n < 2 * MIN_SIDE:
         return None
     y = [math.log(v) for v in p50s]
-    best: Optional[Tuple[float, int, float]] = None
-    for k in range(MIN_SIDE, n - MIN_SIDE + 1):
-        a, b = statistics.median(y[:k]), statistics.median(y[k:])
-        score = abs(b - a) * math.sqrt(k * (n - k) / n)
+    best: Optional[Tuple[float, int]] = None
+    for k in range(MIN_SIDE, n - MIN_SIDE + 1):  # where: the least-squares split (a step in several stages is
+        a, b = statistics.fmean(y[:k]), statistics.fmean(y[k:])  # placed at its first stage, not its last)
+        score = (b - a) ** 2 * k * (n - k) / n
         if best is None or score > best[0]:
-            best = (score, k, b - a)
+            best = (score, k)
     assert best is not None
-    _, k, diff = best
-    a, b = statistics.median(y[:k]), statistics.median(y[k:])
+    _, k = best
+    a, b = statistics.median(y[:k]), statistics.median(y[k:])  # how much, and whether: robust medians
+    diff = b - a
     residuals = [v - a for v in y[:k]] + [v - b for v in y[k:]]
     noise = 1.4826 * statistics.median(abs(r - statistics.median(residuals)) for r in residuals)
     if abs(math.expm1(diff)) < STEP_MIN or abs(diff) < STEP_NOISE * noise:

@@ -84,3 +84,11 @@ def test_the_real_time_boundary_is_the_largest_value_meeting_the_budget() -> Non
     assert boundary_text(b) == "seq-len <= 128 meets p99 <= 33 ms (p99 31 ms); 256 misses (p99 61 ms)"
     (none,) = budget_boundary(rows, 1.0)
     assert none["largest_meeting"] is None and "no swept seq-len meets" in boundary_text(none)
+
+
+def test_a_step_in_stages_is_placed_at_its_first_stage() -> None:
+    """A hog that starts at 5 s and a second slowdown at 8 s: the onset is 5 s, not 8 (the split that best
+    separates the levels, not the one with the largest median gap)."""
+    staged = [11.1, 12.5, 13.6, 13.6, 13.9, 39.2, 39.9, 40.0, 47.3, 47.6, 47.5, 32.5]
+    k, rel, _ = find_step(staged)
+    assert k == 5 and rel > 1.5
