@@ -18,7 +18,6 @@ and every user's sub-queue of it, plus the lab's bootstep in each:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -320,7 +319,7 @@ def device_main(device_name: str) -> int:
         app.worker_main(["worker", "-n", "%s@%s" % (device_name, socket.gethostname()), "-Q",
                          keys.device_queue(device_name), "-c", "1", "--prefetch-multiplier=1", "--disable-prefetch",
                          "-P", "prefork", "--without-gossip", "--without-mingle", "-l", "INFO"])
-    except SystemExit as exc:
+    except SystemExit:
         if not STALE:
             raise
         print("error: device %r: %s; stopped (one worker per device)" % (device_name, STALE["why"]), file=sys.stderr)
