@@ -131,7 +131,9 @@ def agent_env(agent_dir: str, jobdir: str) -> dict:
     again for every job. Its data caches (the runtime probe's facts, never code) are in ``agent/<hash>.state``.
     Without an agent dir (a probe before deployment) the job folder holds a throw-away cache."""
     base = agent_dir.rstrip("/") if agent_dir else ""
-    env = {"PYTHONPATH": agent_dir, "PYTHONPYCACHEPREFIX": (base + ".pycache") if base else jobdir + "/.pycache"}
+    # "" turns off a PYTHONDONTWRITEBYTECODE inherited from the host's or the device's environment
+    env = {"PYTHONPATH": agent_dir, "PYTHONPYCACHEPREFIX": (base + ".pycache") if base else jobdir + "/.pycache",
+           "PYTHONDONTWRITEBYTECODE": ""}
     if base:
         env["EDGEBENCH_AGENT_STATE"] = base + ".state"
     return env
