@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from device_agents.phases import MEASURED_PHASES
+
 from .cli import zoo_artifacts
 from .inventory import local_device
 from .plan import ArtifactRef, plan_jobs
@@ -152,8 +154,6 @@ def _newest_run(results: Path) -> Path:
     return max((p for p in results.iterdir() if (p / "manifest.json").is_file()), key=lambda p: p.stat().st_mtime)
 
 
-#: Agent phases that are the measurement itself (what a raw script also spends): the rest is the harness's cost.
-MEASURED_PHASES = ("load", "first_inference", "warmup", "window")
 
 
 def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:

@@ -10,6 +10,11 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, Optional
 
 
+#: The agent phases that are the measurement itself (a raw script spends them too); the others are the harness's
+#: own cost.
+MEASURED_PHASES = ("load", "first_inference", "warmup", "window")
+
+
 class Phases:
     """Seconds spent per phase, in the order phases were first entered."""
 

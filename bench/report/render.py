@@ -11,6 +11,7 @@ import base64
 from pathlib import Path
 from typing import Any, Dict, List
 
+from device_agents.phases import MEASURED_PHASES
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
@@ -29,8 +30,8 @@ from . import plots, trust
 from .accuracy_report import accuracy_section
 from .scenario_report import scenario_section
 from .headline import headline
-from .tables import rows_for
 from .sections import Section, _table, _text
+from .tables import rows_for
 
 TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                  ("runtime_version", "version"), ("threads", "threads"), ("inputs", "inputs"), ("round", "round"),
@@ -109,8 +110,6 @@ METHOD = (
 OVERHEAD_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("job_s", "job wall s"),
                     ("measured_s", "measured s"), ("agent_overhead_s", "agent overhead s"),
                     ("host_overhead_s", "host overhead s"), ("top", "largest overhead phases")]
-#: Agent phases that are the measurement itself.
-MEASURED_PHASES = ("load", "first_inference", "warmup", "window")
 
 
 def overhead_rows(stores: List[Any], results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
