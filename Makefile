@@ -69,13 +69,13 @@ perf: $(STAMP)
 
 # The history catalogue on a synthetic history of 10,000 jobs / 5 M samples: size, build and query times.
 perf-history: $(STAMP)
-	$(PY) -m bench.perf_history
+	$(PY) -m bench.perf.history
 
 # The device lab (Celery + Redis): worker start-up and memory, dispatch overhead per job (lab vs single host, one code
 # path, rounds judged), and a scale run of real Celery workers (20 devices on 5 hosts, stand-in jobs) with
 # injected worker kills: queue latency p50/p95, lost and duplicated jobs. About 3 minutes.
 perf-lab: $(STAMP) system-tools
-	$(PY) -m bench.lab.perf
+	$(PY) -m bench.perf.lab
 
 clean:
 	rm -rf $(VENV) .cache

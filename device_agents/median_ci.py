@@ -11,7 +11,7 @@ interval [x_(k), x_(n-k+1)] (1-based order statistics) covers the median with pr
   random numbers and gives the same answer every time;
 - it exists only from n = 6 at 95 % (1 - 2/2^6 = 0.969): below that it returns None, which is honest.
 
-Shared by the agent (``--target-ci`` stopping rule) and the host (``bench.stats``): standard library
+Shared by the agent (``--target-ci`` stopping rule) and the host (``bench.analysis.stats``): standard library
 and numpy only, Python 3.8.
 """
 

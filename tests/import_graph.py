@@ -108,6 +108,39 @@ def levels(graph: Dict[str, Set[str]]) -> int:
     return max((depth(v, ()) for v in graph), default=0)
 
 
+#: The host side's rooms in dependency order (issue 22): a module may import from its own room and the rooms before
+#: it, never from one after it. The order follows the flow plan -> deploy -> run -> store -> analyse -> report, with
+#: the exceptions a reader would expect: what is stored (results) and how it is judged (analysis) sit below the
+#: runner, which stores and judges each job as it lands, and the commands (cli, lab, perf) sit above everything.
+ROOMS: Tuple[Tuple[str, ...], ...] = (
+    ("bench", "bench.paths", "bench.fmt", "bench.atomic"),  # the base: standard library only
+    ("bench.plan",),
+    ("bench.transports",),
+    ("bench.results",),
+    ("bench.analysis",),
+    ("bench.history", "bench.data"),
+    ("bench.run",),
+    ("bench.report",),
+    ("bench.lab", "bench.cli", "bench.perf", "bench.__main__"),
+)
+
+
+def room_of(module: str) -> Tuple[int, str]:
+    """(rank, room) of a host module: the longest room name that is the module or a package above it."""
+    best = (-1, "")
+    for rank, names in enumerate(ROOMS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and len(name) > len(best[1]):
+                best = (rank, name)
+    return best
+
+
+def upward(graph: Dict[str, Set[str]]) -> List[Tuple[str, str]]:
+    """Imports from a room into a later one: (importer, imported)."""
+    return sorted((m, t) for m, ts in graph.items() if m.startswith("bench")
+                  for t in ts if t.startswith("bench") and room_of(t)[0] > room_of(m)[0])
+
+
 def report(packages: List[str], root: Path = REPO) -> str:
     mods: Dict[str, Path] = {}
     for p in packages:
@@ -116,12 +149,14 @@ def report(packages: List[str], root: Path = REPO) -> str:
     folders = Counter(str(p.parent.relative_to(root)) for p in mods.values())
     sizes = sorted(((len(p.read_text().splitlines()), m) for m, p in mods.items()), reverse=True)[:5]
     found = cycles(graph)
+    up = upward(graph)
     return "\n".join([
         "files per folder: " + ", ".join("%s %d" % kv for kv in sorted(folders.items())),
         "largest modules (lines): " + ", ".join("%s %d" % (m, n) for n, m in sizes),
         "modules %d, import arrows %d, import levels %d" % (len(mods), sum(len(v) for v in graph.values()),
                                                             levels(graph)),
-        "cycles: %d%s" % (len(found), "".join("\n  " + " <-> ".join(c) for c in found))])
+        "cycles: %d%s" % (len(found), "".join("\n  " + " <-> ".join(c) for c in found)),
+        "imports into a later room: %d%s" % (len(up), "".join("\n  %s -> %s" % mt for mt in up))])
 
 
 if __name__ == "__main__":

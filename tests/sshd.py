@@ -151,7 +151,7 @@ class Sshd:
 
     def device(self, name: str, workdir: str, known_hosts: Path, key: Optional[Path] = None, **options: Any) -> Any:
         """An inventory Device for this server (root login, this test's Python), for transport-level tests."""
-        from bench.inventory import Device
+        from bench.plan.inventory import Device
 
         return Device(name=name, device_class="linux", transport="ssh", python=sys.executable, workdir=workdir,
                       host=self.host, port=self.port, user="root", key=str(key or self.keys.client_key),

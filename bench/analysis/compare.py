@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..ceilings import CeilingsError, datasheet
+from .ceilings import CeilingsError, datasheet
 from .peaks import bandwidth_gbps, measured_peaks
 from .energy import energy_columns
 from .roofline import place_result

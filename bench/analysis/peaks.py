@@ -1,5 +1,5 @@
 """The ceiling a job is held to: every measured ceiling of a device by key, the compute peak for a job's runtime,
-precision and unit, the sustainable bandwidth. Pure functions of a ceilings dict (bench/ceilings.py measures and
+precision and unit, the sustainable bandwidth. Pure functions of a ceilings dict (bench/analysis/ceilings.py measures and
 caches them); the roofline and the roof check both choose through here."""
 
 from __future__ import annotations

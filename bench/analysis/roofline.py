@@ -167,7 +167,7 @@ def roof_note(point: Dict[str, Any], llc_bytes: Optional[float]) -> str:
     Memory-bound and its bytes per inference fit the last-level cache: served from cache, expected.
     Memory-bound and they do not (or the LLC is unknown): the bandwidth ceiling is too low. Compute-
     bound: nothing is faster than the peak, so the measured peak is too low. Either way the ceiling is
-    suspect (``bench.ceilings.roof_check`` decides with the noise allowance and re-measures it)."""
+    suspect (``bench.analysis.ceilings.roof_check`` decides with the noise allowance and re-measures it)."""
     eff = point.get("efficiency")
     if eff is None or eff <= 1.0:
         return ""

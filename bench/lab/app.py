@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 
-from ..plan_args import UsageError
+from ..cli.plan_args import UsageError
 from .keys import PRIORITY_STEPS
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"

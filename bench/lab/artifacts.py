@@ -3,7 +3,7 @@
 The first version is a directory every lab host mounts at the same place (NFS, SMB, a synced folder):
 ``$EDGEBENCH_ARTIFACTS``, default ``<results>/lab-artifacts`` beside the one results store. ``lab submit``
 publishes each artifact once (atomically, verified); a worker reads it and checks its hash before pushing it to
-its device (the device side checks again, bench/deploy.py). A bigger lab would put the same keys in an object
+its device (the device side checks again, bench/run/deploy.py). A bigger lab would put the same keys in an object
 store (S3/MinIO/GCS) with a per-host read-through cache."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Dict, Optional, Tuple
 from device_agents.hashing import sha256_file
 
 from ..paths import results_root, safe_child
-from ..store import atomic_write_path
+from ..results.store import atomic_write_path
 from .app import LabError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-from ..store import RunStore
+from ..results.store import RunStore
 from . import keys
 
 

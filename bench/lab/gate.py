@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Tuple
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..paths import SAFE_NAME, UnsafePath, results_root, safe_child
-from ..plan import PlannedJob, job_id as plan_job_id
+from ..plan.jobs import PlannedJob, job_id as plan_job_id
 from . import auth, keys
 
 #: A run id as ``store.new_run_id`` makes it: ``YYYYmmdd-HHMMSS-xxxx``.
@@ -225,7 +225,7 @@ def admit(kwargs: Any, args: Any = (), base: Optional[Path] = None) -> Admitted:
 def open_run(run_id: Any, base: Optional[Path] = None) -> "RunStore":
     """The lab run ``run_id`` in this lab's results store — by id only, never a path (Refused otherwise): ids
     read back from Redis (the running table, a run's records) go through here before any file is written."""
-    from ..store import RunStore
+    from ..results.store import RunStore
 
     if not isinstance(run_id, str) or not re.fullmatch(RUN_ID, run_id):
         raise Refused("run_id", "%r is not a run id of the results store" % str(run_id)[:80])

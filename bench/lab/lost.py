@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ..plan import PlannedJob
+from ..plan.jobs import PlannedJob
 from . import auth, claims, keys, records
 from .app import TASK_NAME
 from .gate import MAX_ATTEMPTS, MAX_TOTAL_ATTEMPTS, Refused, check_job_id, open_run

@@ -34,7 +34,7 @@ REASON = ("the broker forgot run %s (Redis restarted without persistence, or its
 def job_payload_from_plan(run_id: str, job: Dict[str, Any], lab: Dict[str, Any], attempt: int,
                           **extra: Any) -> Dict[str, Any]:
     """The message payload of a planned job (as ``lab submit`` makes it), from the run's manifest."""
-    from ..plan import PlannedJob
+    from ..plan.jobs import PlannedJob
 
     planned = PlannedJob.from_json(job)
     user = str(lab.get("user") or "-")
@@ -116,7 +116,7 @@ class Recovery:
     def rebuild(self, run_id: str, root: Path, manifest: Dict[str, Any]) -> List[str]:
         from .finish import finalize_if_done
         from .lost import Reaper, declare, send_job
-        from ..store import RunStore
+        from ..results.store import RunStore
 
         lab = manifest["lab"]
         reason = REASON % run_id

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from ..store import RunStore, StoreError
+from ..results.store import RunStore, StoreError
 from . import auth, keys, records
 from .app import LabError, broker_url, redacted
 
@@ -140,7 +140,8 @@ def progress_line(client: Any, run_id: str, meta: Dict[str, str]) -> str:
 
 def print_report(store: RunStore) -> int:
     """The finished run's table and report path, as ``bench run`` ends; exit 0 complete, 1 with errors."""
-    from ..report.tables import rows_for, text_table
+    from ..analysis.rows import rows_for
+    from ..report.tables import text_table
 
     rows = rows_for(store.results(), store.run_id)
     print("")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from ..paths import slug_name
-from ..store import RunStore
+from ..results.store import RunStore
 from . import auth, keys, records
 from .app import LabError, app, broker_url, redacted
 from .artifacts import artifact_root, publish
@@ -37,7 +37,7 @@ def declare(queues: List[str]) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from ..plan_args import _split, plan_from_args
+    from ..cli.plan_args import _split, plan_from_args
 
     url = broker_url(args.broker, args.insecure_broker)
     auth.keys_cached()  # no secret: say how to make one before anything is built or queued

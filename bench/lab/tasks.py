@@ -4,7 +4,7 @@ Every message first passes the gate (gate.py: signature, shape, the run and its 
 a refused one is logged naming the field and dropped, and nothing on this host is touched. Then the device's
 lease is checked (a worker whose lease was taken stops), the attempt is claimed in the results store (a
 duplicate or replayed message finds the claim and is dropped), and the job runs through the single-host code
-path (``bench.runner.DeviceWorker.run_one``: deploy by hash, one fresh agent process under the device lock,
+path (``bench.run.runner.DeviceWorker.run_one``: deploy by hash, one fresh agent process under the device lock,
 checks, statistics, an error boundary); only the store differs: ``LabStore`` tags each result with where and
 when it ran, never replaces a stored result, refuses a result of an attempt the lab has given up, and counts
 the job toward its run, finishing the run (tables, report, ``complete``) after its last job.
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-from ..store import RunStore, _write_json
+from ..results.store import RunStore, _write_json
 from . import claims, keys, records
 from .app import TASK_NAME, app
 from .artifacts import fetch
@@ -104,7 +104,7 @@ class LabStore(RunStore):
 #: Per worker process: one DeviceWorker (and its open transport) reused across jobs and runs.
 _workers: Dict[str, Any] = {}
 
-#: ``make perf-lab`` only (bench/lab/perf.py): seconds a STAND-IN job sleeps instead of running its benchmark.
+#: ``make perf-lab`` only (bench/perf/lab.py): seconds a STAND-IN job sleeps instead of running its benchmark.
 #: Everything else is the lab's real path (gate, lease, claim, records, store, finishing the run); the stored
 #: result says ``unavailable`` / ``standin`` and carries no measurement.
 STANDIN_ENV = "EDGEBENCH_LAB_PERF_STANDIN_S"
@@ -146,8 +146,8 @@ class StandinWorker:
 
 
 def _device_worker(name: str) -> Any:
-    from ..inventory import load_inventory, resolve_devices
-    from ..runner import Counter, DeviceWorker
+    from ..plan.inventory import load_inventory, resolve_devices
+    from ..run.runner import Counter, DeviceWorker
 
     if name not in _workers:
         device = resolve_devices([name], load_inventory())[0]
@@ -226,7 +226,7 @@ def device_away_check(client: Any, worker: Any, store: LabStore, node: str) -> C
 def run_payload(kwargs: Dict[str, Any], node: str, args: Any = ()) -> Dict[str, Any]:
     """Gate, fence, claim and run one job message (as lab submit or a lab worker sent it) on this worker's
     device. Returns what happened (Celery ignores it; tests and logs read it)."""
-    from ..runner import Counter
+    from ..run.runner import Counter
     from .finish import finalize_if_done
 
     device = os.environ.get("EDGEBENCH_LAB_DEVICE", "")

@@ -287,7 +287,7 @@ class LabStep(bootsteps.StartStopStep):
 
 def device_main(device_name: str) -> int:
     """One device's Celery worker (``python -m bench.lab.worker DEVICE``)."""
-    from ..inventory import InventoryError, load_inventory, resolve_devices
+    from ..plan.inventory import InventoryError, load_inventory, resolve_devices
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s " + device_name + " %(levelname)s %(message)s")
     url = broker_url()
@@ -332,8 +332,8 @@ def device_main(device_name: str) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``lab worker``: a device worker per device; one that dies is restarted (at most 5 times a minute)."""
-    from ..plan_args import _split
-    from ..inventory import load_inventory, resolve_devices
+    from ..cli.plan_args import _split
+    from ..plan.inventory import load_inventory, resolve_devices
 
     url = broker_url(args.broker, args.insecure_broker)
     auth.keys_cached()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import RunStore
+from ..results.store import RunStore
 
 
 def finish_run(store: RunStore, printer: Any = print) -> None:
     from . import render_report
-    from .tables import rows_for, text_table
+    from ..analysis.rows import rows_for
+    from .tables import text_table
 
     rows = rows_for(store.results(), store.run_id)
     store.write_tables(rows)

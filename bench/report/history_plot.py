@@ -36,7 +36,7 @@ def _series_label(row: Any) -> str:
 
 
 def history_plot(judged: pd.DataFrame, out: Path, title: str = "") -> Path:
-    """Write ``out`` (PNG) from judged points (``bench.regressions.detect`` output) and return it."""
+    """Write ``out`` (PNG) from judged points (``bench.history.regressions.detect`` output) and return it."""
     panels: List[Any] = list(judged.groupby(["device", "model"], sort=True)) if len(judged) else []
     shown = panels[:MAX_PANELS]
     cols = 1 if len(shown) <= 1 else 2

@@ -387,7 +387,7 @@ def framework_comparison(rows: List[Dict[str, Any]], out: Path) -> Path:
     reach = max([1.1] + [1.12 * v for v in values])
     for i, r in enumerate(usable):
         fid = r.get("fidelity_cosine")
-        from .tables import fmt_duration_ms
+        from ..fmt import fmt_duration_ms
 
         high = r.get("speedup_high") or 0.0
         right = min(max(values[i], high), reach)  # at the axes' edge when the whisker runs past it

@@ -18,20 +18,20 @@ from markupsafe import Markup, escape
 from ..analysis import compare
 from ..analysis.operators import operator_rows
 from ..analysis.roofline import accelerator_provider, bound_text, precision_of, roof_note, unplaced_reason
-from ..history_view import COLUMNS as HISTORY_COLUMNS
-from ..history_view import _cell as history_cell
-from ..history_view import report_rows as history_rows
+from .history_view import COLUMNS as HISTORY_COLUMNS
+from .history_view import _cell as history_cell
+from .history_view import report_rows as history_rows
 from ..paths import safe_child, slug_name
-from ..regressions import method_text
+from ..history.regressions import method_text
 from ..analysis.peaks import peak_for
-from ..store import RunStore
+from ..results.store import RunStore
 from ..analysis import accuracy
 from . import plots, trust
 from .accuracy_report import accuracy_section
 from .scenario_report import scenario_section
 from .headline import headline
 from .sections import Section, _table, _text
-from .tables import rows_for
+from ..analysis.rows import rows_for
 
 TABLE_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
                  ("runtime_version", "version"), ("threads", "threads"), ("inputs", "inputs"), ("round", "round"),
@@ -102,7 +102,7 @@ METHOD = (
     "Validity: each measured job gets a verdict from its own samples (CV, CI width of the median, modes of the "
     "distribution, level shifts inside the window, sample count, timing sanity) and from the conditions the "
     "agent recorded (other processes' CPU time on the job's cores, steal, load, throttling); the thresholds and "
-    "the figures behind them are in bench/validity.py and the README. A job that is not valid is still shown, "
+    "the figures behind them are in bench/analysis/validity.py and the README. A job that is not valid is still shown, "
     "flagged with the reason."
 )
 
@@ -245,7 +245,7 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     sec = Section("Validity", collapsed=len(lines) > 6)  # the headline has the counts; many reasons fold away
     measured = [r for r in rows if r["status"] == "ok"]
     invalid = [r for r in measured if r.get("valid") == "NO"]
-    _text(sec, "%d of %d measured job(s) are valid. Thresholds and their reasons: bench/validity.py (README, "
+    _text(sec, "%d of %d measured job(s) are valid. Thresholds and their reasons: bench/analysis/validity.py (README, "
                "Validity)." % (len(measured) - len(invalid), len(measured)))
     for line in lines:
         _text(sec, line)

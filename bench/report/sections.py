@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .tables import fmt, sig3
+from ..fmt import fmt, sig3
 
 
 @dataclass

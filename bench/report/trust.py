@@ -7,7 +7,7 @@ import datetime
 import time
 from typing import Any, Dict, List, Optional
 
-from ..validity import round_groups
+from ..analysis.validity import round_groups
 
 ROUNDS_COLUMNS = [("run_id", "run"), ("group", "job"), ("rounds", "rounds"), ("round_p50s", "p50 per round ms"),
                   ("between_pct", "between-round spread %"), ("within_pct", "within-run CI95 ± %"),

@@ -1,4 +1,5 @@
-"""Transports by name; each device in the inventory names one."""
+"""Room 2, transports: how the host reaches a device (local, SSH, ADB) — one interface (base.py), one file per
+implementation; each device in the inventory names one. May import: the base modules only."""
 
 from __future__ import annotations
 

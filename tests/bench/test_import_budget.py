@@ -13,19 +13,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Heavy packages the run path must not load (about 3 s of imports together on a 2-core machine).
 FORBIDDEN = ("matplotlib", "pandas", "scipy", "duckdb", "pyarrow", "torch", "bench.report.render",
-             "bench.report.plots", "bench.history")
+             "bench.report.plots", "bench.history.catalogue")
 
 SCRIPT = r'''
 import json, sys
 import numpy as np
-from bench.cli import build_parser, measure_spec
-from bench.runner import describe_outcome, DeviceWorker, run_plan  # noqa: F401
-from bench.progress import ProgressPrinter
-from bench.stats import summarize
-from bench.validity import verdict, level_shift
-from bench.store import RunStore  # noqa: F401
-from bench.plan import plan_jobs, ArtifactRef
-from bench.schema import check_agent_result  # noqa: F401
+from bench.cli.main import build_parser
+from bench.cli.plan_args import measure_spec
+from bench.run.runner import describe_outcome, DeviceWorker, run_plan  # noqa: F401
+from bench.run.progress import ProgressPrinter
+from bench.analysis.stats import summarize
+from bench.analysis.validity import verdict, level_shift
+from bench.results.store import RunStore  # noqa: F401
+from bench.plan.jobs import plan_jobs, ArtifactRef
+from bench.results.schema import check_agent_result  # noqa: F401
 
 args = build_parser().parse_args(["run", "--runs", "20"])
 art = ArtifactRef(model="m", variant="onnx-fp32", format="onnx", runtime="onnxruntime", path="/x.onnx", sha256="0" * 64)

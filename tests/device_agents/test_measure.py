@@ -19,7 +19,7 @@ def test_target_ci_runs_until_the_median_is_that_precise(tmp_path: Path, tiny_on
     assert t["stop_reason"].startswith("target CI met"), t
     assert t["ci95_half_width_pct"] <= 2.0 and t["target_ci_pct"] == 2.0
     # the host's figure from the stored samples agrees with the agent's stopping figure
-    from bench.stats import summarize
+    from bench.analysis.stats import summarize
 
     s = summarize(result["latencies_ms"])
     lo, hi = s["p50_ci95_ms"]
@@ -31,8 +31,8 @@ def test_an_unreachable_target_stops_at_the_cap_and_says_so(tmp_path: Path, tiny
     t = result["timing"]
     assert t["stop_reason"].startswith("max_seconds reached before the target CI"), t
     assert t["window_s"] < 2.0 and t["ci95_half_width_pct"] > 1e-6
-    from bench.stats import summarize
-    from bench.validity import verdict
+    from bench.analysis.stats import summarize
+    from bench.analysis.validity import verdict
 
     v = verdict(result, summarize(result["latencies_ms"]))
     assert "target_ci_not_met" in [w["code"] for w in v["warnings"]] and not v["valid"]

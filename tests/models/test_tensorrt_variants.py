@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.plan import ArtifactRef, plan_jobs
+from bench.plan.jobs import ArtifactRef, plan_jobs
 from models.zoo import load_zoo
 
 

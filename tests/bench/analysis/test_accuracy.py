@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.analysis import accuracy as acc
-from bench.schema import ResultInvalid, check_agent_result, check_stored_result
+from bench.results.schema import ResultInvalid, check_agent_result, check_stored_result
 
 
 def test_wilson_matches_the_closed_form_and_scipy_binomtest() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.analysis.roofline import place, place_result, precision_of
-from bench.ceilings import datasheet, measured_peaks, peak_for
+from bench.analysis.ceilings import datasheet, measured_peaks, peak_for
 from bench.report.plots import pareto_front
 
 

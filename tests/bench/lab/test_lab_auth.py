@@ -76,7 +76,7 @@ def test_password_less_network_broker_refused_unless_insecure(tmp_path: Path, mo
         with pytest.raises(LabError, match="no password.*--insecure-broker"):
             broker_url(bad, insecure=False)
         assert broker_url(bad, insecure=True) == bad
-    from bench.cli import main
+    from bench.cli.main import main
     from bench.lab.auth import keygen
 
     keygen(tmp_path / "s")

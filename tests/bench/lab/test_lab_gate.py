@@ -21,8 +21,8 @@ def run(tmp_path: Path, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> Tup
     """A lab run with one planned job in a results store, and the genuine (unsigned) payload of that job."""
     from bench.lab.auth import keygen
     from bench.lab.recovery import job_payload_from_plan
-    from bench.plan import ArtifactRef, plan_jobs
-    from bench.store import RunStore
+    from bench.plan.jobs import ArtifactRef, plan_jobs
+    from bench.results.store import RunStore
     from device_agents.hashing import sha256_file
 
     keygen(tmp_path / "secrets")
@@ -113,7 +113,7 @@ def test_hostile_messages_refused_naming_the_field_nothing_touched(run: Tuple[Pa
 
 def test_completed_run_and_stored_result_refused(run: Tuple[Path, Dict[str, Any]]) -> None:
     from bench.lab.gate import Refused, admit, open_run
-    from bench.store import RunStore
+    from bench.results.store import RunStore
 
     root, good = run
     RunStore(root).set_state("complete")

@@ -13,7 +13,7 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from bench.inventory import load_inventory
+from bench.plan.inventory import load_inventory
 from bench.transports import TransportError, open_transport
 from bench.transports.adb import AdbTransport
 from bench.transports.adbclient import state_problem
@@ -200,7 +200,7 @@ def test_adb_states_become_one_line_with_the_fix(text: str, words) -> None:
 def test_python_agent_mode_full_run_then_second_run_pushes_nothing(tmp_path: Path, lab, tiny_onnx: Path) -> None:
     """`bench run --device pixel`: the existing agent runs on the phone through adb exactly as over SSH
     (the phone's Python here is this host's, bound into the stand-in tree: a functional check)."""
-    from tests.bench.test_cli_run import QUICK, bench, only_run, run_dirs
+    from tests.bench.cli.test_cli_run import QUICK, bench, only_run, run_dirs
     import json
 
     peer, server = lab

@@ -15,7 +15,7 @@ import pytest
 
 from tests.adbpeer import have_adb, phone_and_server
 from tests.armboard import available, build_rootfs, make_python
-from tests.bench.test_cli_run import QUICK, bench, only_run
+from tests.bench.cli.test_cli_run import QUICK, bench, only_run
 
 pytestmark = [pytest.mark.arm, pytest.mark.slow,
               pytest.mark.skipif(not (have_adb() and available()),

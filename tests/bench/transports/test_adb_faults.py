@@ -14,7 +14,7 @@ import pytest
 
 from tests.adbpeer import (AdbServer, PeerProcess, have_adb, listening_pids, phone_and_server,
                            running_in_tree, tree_pids, write_native_phone)
-from tests.bench.test_cli_run import QUICK, bench, only_run, start_run
+from tests.bench.cli.test_cli_run import QUICK, bench, only_run, start_run
 
 FIXTURE = (Path(__file__).resolve().parents[2] / "device_agents" / "fixtures" / "native"
            / "ort_perf_test_android_sme2_armlp.txt")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.adbpeer import AdbServer, PeerProcess, have_adb, phone_and_server, write_native_phone
-from tests.bench.test_cli_run import QUICK, bench, run_dirs
+from tests.bench.cli.test_cli_run import QUICK, bench, run_dirs
 
 pytestmark = pytest.mark.skipif(not have_adb(), reason="needs root, adb, mksh, toybox (make test installs them)")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_cli_run import QUICK, bench, only_run, run_dirs, start_run, wait_for_result
+from tests.bench.cli.test_cli_run import QUICK, bench, only_run, run_dirs, start_run, wait_for_result
 from tests.sshd import Keys, Sshd, free_port, have_sshd
 
 pytestmark = pytest.mark.skipif(not have_sshd(), reason="needs root, unshare and OpenSSH's sshd (make test installs it)")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.armboard import available, build_rootfs, make_python
-from tests.bench.test_cli_run import QUICK, bench, only_run
+from tests.bench.cli.test_cli_run import QUICK, bench, only_run
 from tests.netns import have_netns, ssh_lab
 from tests.sshd import Keys, have_sshd
 

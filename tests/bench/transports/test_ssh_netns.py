@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_cli_run import QUICK, bench, only_run, start_run, wait_for_result
+from tests.bench.cli.test_cli_run import QUICK, bench, only_run, start_run, wait_for_result
 from tests.netns import have_netns, ssh_lab
 from tests.sshd import Keys, have_sshd
 

@@ -1,0 +1,7 @@
+"""``python -m bench.perf [section]`` is ``make perf``."""
+
+import sys
+
+from .harness import main
+
+sys.exit(main())
