@@ -56,13 +56,23 @@ system-tools:
 	  else echo "note: the SSH/board tests need $(SYSTEM_PACKAGES); they are skipped without them"; fi; \
 	fi
 
-# Prints the 25 slowest tests and the total time at the end.
+# Two parts, one command: the tests that wait on I/O (subprocesses, sshd, adb, redis, the emulated board) on
+# $(TEST_WORKERS) pytest-xdist workers — modules sharing the network-namespace / board test beds stay on one worker —
+# then the tests marked `serial` (they time things or judge validity on this machine) alone. Each part prints its
+# slowest tests; the last line gives the total.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-tools
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	@start=$$(date +%s); \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=25 $(PYTEST_ARGS); rc1=$$?; \
+	$(PY) -m pytest -p no:xdist -m serial --durations=10 $(PYTEST_ARGS); rc2=$$?; \
+	[ $$rc2 -eq 5 ] && rc2=0; \
+	echo "make test: $$(( $$(date +%s) - start )) s in all (parallel part exit $$rc1, serial part exit $$rc2)"; \
+	[ $$rc1 -eq 0 ] && [ $$rc2 -eq 0 ]
 
-# Without the emulated board and the slow end-to-end runs: the edit loop.
+# The edit loop: without the emulated board, the slow end-to-end runs and the serial tests.
 test-quick: $(STAMP) system-tools
-	$(PY) -m pytest -m "not slow and not arm" --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not arm and not serial" --durations=10 \
+	  $(PYTEST_ARGS)
 
 perf: $(STAMP)
 	$(PY) -m bench.perf

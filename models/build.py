@@ -156,8 +156,6 @@ def _recipe(entry: ModelEntry, variant: Variant) -> Dict[str, Any]:
 def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = False,
                    builds: Optional[_Builds] = None, log: Callable[[str], None] = lambda s: None) -> Artifact:
     """The artifact for ``entry`` × ``variant``: from the cache if there, else built now."""
-    from .convert import recipe as get_recipe
-
     builds = builds or _Builds()
     key = cache.cache_key(_recipe(entry, variant))
     directory = cache.artifact_dir(entry.name, variant.name, key)
@@ -168,6 +166,17 @@ def build_artifact(zoo: Zoo, entry: ModelEntry, variant: Variant, force: bool = 
     record = None if force else cache.read_record(directory)
     if record is not None and (record["status"] == "failed" or out.exists()):
         return Artifact(**{**record, "cached": True, "runtime_options": dict(variant.options)})
+    with cache.build_lock(directory):  # another process building the same artifact: wait for it, then read its record
+        record = None if force else cache.read_record(directory)
+        if record is not None and (record["status"] == "failed" or out.exists()):
+            return Artifact(**{**record, "cached": True, "runtime_options": dict(variant.options)})
+        return _build_locked(zoo, entry, variant, base, directory, out, builds, log)
+
+
+def _build_locked(zoo: Zoo, entry: ModelEntry, variant: Variant, base: Artifact, directory: Path, out: Path,
+                  builds: _Builds, log: Callable[[str], None]) -> Artifact:
+    """Build ``entry`` x ``variant`` into ``out`` under its build lock; the record written last."""
+    from .convert import recipe as get_recipe
 
     convert, parent_name = get_recipe(variant.recipe)
     start = time.perf_counter()

@@ -7,15 +7,18 @@ it and rebuilds nothing; ``build.json`` beside the file records the outcome, fai
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from device_agents.hashing import sha256_file
 
-__all__ = ["sha256_file", "cache_root", "cache_key", "artifact_dir", "read_record", "write_record", "REPO_ROOT"]
+__all__ = ["sha256_file", "cache_root", "cache_key", "artifact_dir", "read_record", "write_record", "build_lock",
+           "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Bump when a builder or converter changes what it produces.
@@ -65,3 +68,17 @@ def write_record(directory: Path, record: Dict[str, Any]) -> None:
     tmp = directory / "build.json.tmp"
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
     os.replace(tmp, directory / "build.json")
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Held while one artifact is built: two processes asking for the same artifact (two runs, two test workers, lab
+    hosts sharing a cache) build it once — the second waits, then finds the record. An advisory ``flock`` on
+    ``<directory>/.build.lock``, released when the holder ends, however it ends."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".build.lock", "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

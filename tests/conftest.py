@@ -15,6 +15,41 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EDGEBENCH_CACHE", str(REPO / ".cache" / "test-edgebench"))
 
+#: Test modules that share machine-wide test beds (network namespaces ``ebdutK`` with fixed names and addresses,
+#: the nft traffic guard's one table, the emulated board's root file system): under pytest-xdist they all run on
+#: one worker, one after another (``--dist loadgroup``), never beside each other.
+SHARED_BEDS = ("tests.netns", "tests import netns", "armboard")
+
+
+_USES_BED: Dict[str, bool] = {}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Each test of a module that uses a shared test bed joins the xdist group ``beds`` (marked as it is collected,
+    before xdist's worker reads the groups)."""
+    path = str(item.path)
+    if path not in _USES_BED:
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            text = ""
+        _USES_BED[path] = any(name in text for name in SHARED_BEDS)
+    if _USES_BED[path]:
+        item.add_marker(pytest.mark.xdist_group("beds"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """On an xdist worker with ``--dist loadgroup``: every test of a shared test bed must carry its group in its node
+    id by now, or two workers would build the same namespaces at once — refuse to run rather than collide."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError("pytest-xdist did not apply its groups (pytest %s): %d shared-test-bed test(s) such as "
+                                "%s could run on two workers at once; install the pinned pytest (make setup)"
+                                % (pytest.__version__, len(lost), lost[0]))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

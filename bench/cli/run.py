@@ -31,7 +31,7 @@ def preflight(devices: List[Any]) -> None:
         except FileNotFoundError:
             pass  # the device answered: the file is not there, as expected
         except (TransportError, OSError) as exc:
-            problems.append("device %r is not ready: %s" % (dev.name, str(exc).strip().splitlines()[0][:300]))
+            problems.append("device %r is not ready: %s" % (dev.name, str(exc).strip().splitlines()[0][:1000]))
     if problems:
         raise UsageError("\n".join(problems) + "\n(nothing was run; check with: python -m bench devices, or leave "
                          "the device out of --device)")

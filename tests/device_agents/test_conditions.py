@@ -13,6 +13,7 @@ import pytest
 from device_agents.conditions import ConditionsRecorder, Snapshot, cool_down, interval
 
 
+@pytest.mark.serial  # counts other processes on a core: alone
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs procfs")
 def test_a_busy_process_on_the_core_is_counted_and_named() -> None:
     core = sorted(os.sched_getaffinity(0))[-1]

@@ -92,6 +92,7 @@ def _finish(tmp_path: Path, agent: subprocess.Popen) -> Dict[str, Any]:
     return result
 
 
+@pytest.mark.serial  # where a step falls in time: needs the cores to itself
 def test_a_cpu_hog_started_mid_run_is_found_as_contention_at_the_right_time(tmp_path: Path) -> None:
     agent = _start_agent(tmp_path, {"duration_s": 12.0})
     hogs: List[subprocess.Popen] = []
@@ -130,6 +131,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.serial  # where a step falls in time: needs the cores to itself
 def test_a_stand_in_jetson_that_heats_and_caps_its_clock_is_found_as_thermal(tmp_path: Path) -> None:
     """The STAND-IN board: temperature = 45 °C + 2 °C per CPU-second the agent used (it follows the load); past
     60 °C the clock file says 800 MHz (of 2000) and the agent gets half of every 20 ms (SIGSTOP/SIGCONT)."""

@@ -69,6 +69,7 @@ def _stored(tmp_path: Path) -> Dict:
     return json.loads(next((run / "jobs").glob("*.json")).read_text())
 
 
+@pytest.mark.serial  # validity judged on this machine: alone
 def test_two_busy_processes_on_the_jobs_core_make_it_invalid(tmp_path: Path, ms_model: Path) -> None:
     core = quietest_core()
     hogs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
@@ -98,6 +99,7 @@ def test_two_busy_processes_on_the_jobs_core_make_it_invalid(tmp_path: Path, ms_
 HOST_STATE = {"level_shift", "multimodal"}
 
 
+@pytest.mark.serial  # validity judged on this machine: alone
 def test_the_same_job_on_a_quiet_core_is_valid(tmp_path: Path, ms_model: Path) -> None:
     """Quiet: nothing else busy on the whole host while the job runs (the agent's own record says so).
     On every try the contention check stays silent; the first quiet try with a steady clock is valid.
@@ -148,6 +150,7 @@ time.perf_counter_ns, time.perf_counter = perf_counter_ns, perf_counter
 """
 
 
+@pytest.mark.serial  # validity judged on this machine: alone
 def test_a_monotonic_clock_jump_is_not_a_valid_job(tmp_path: Path, tiny_onnx: Path) -> None:
     """Issue 9 item 9. Stand-in: the device is this machine, its Python wrapped so that the monotonic
     clocks the agent times with jump by one hour in the middle of the timed window."""

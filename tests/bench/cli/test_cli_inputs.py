@@ -41,6 +41,7 @@ def test_a_config_file_is_held_to_the_same_ranges(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "runs must be" in proc.stderr and "out of range" in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_resume_keeps_the_runs_own_ceilings_setting(tmp_path: Path, tiny_onnx: Path) -> None:
     """A run started with --ceilings skip is resumed with it: the device's ceilings are not measured."""
     assert bench(["run", "--model-file", str(tiny_onnx), "--ceilings", "skip", "--sample-rate", "0"] + QUICK
@@ -76,6 +77,7 @@ def _exported_at_32(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_a_model_exported_at_another_length_says_which_and_how(tmp_path: Path) -> None:
     """Issue 25: an ONNX file exported at length 32 ran at the default 128 and failed with ORT's Reshape error
     and no hint; the roofline then showed an empty table with no reason."""

@@ -184,6 +184,7 @@ def test_model_the_runtime_cannot_load_gives_one_line_and_the_run_goes_on(tmp_pa
     assert "Jobs without a measurement" in (run / "report.md").read_text()
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_model_whose_inputs_cannot_be_generated(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
@@ -235,6 +236,7 @@ def test_unknown_device_and_option_errors(tmp_path: Path, tiny_onnx: Path) -> No
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_hanging_and_crashing_agents(tmp_path: Path, tiny_onnx: Path) -> None:
     """A hung agent is killed at the job timeout; a segfaulting one is reported with its signal.
 
@@ -292,6 +294,7 @@ def test_interrupt_keeps_finished_jobs_and_resume_completes(tmp_path: Path, zoo_
     assert json.loads((run / "manifest.json").read_text())["state"] == "complete"
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_report_rerenders_and_merges_runs(tmp_path: Path, tiny_onnx: Path) -> None:
     for _ in range(2):
         assert bench(["run", "--model-file", str(tiny_onnx)] + QUICK).returncode == 0

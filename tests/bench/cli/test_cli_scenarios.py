@@ -3,6 +3,8 @@ and ONNX Runtime on this machine): the job JSON fields the tooling relies on, th
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 import json
 from pathlib import Path
@@ -16,6 +18,7 @@ def _jobs(run: Path) -> dict:
     return {p.stem: json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")}
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_stream_at_several_rates_is_one_job_per_rate(tmp_path: Path, tiny_onnx: Path) -> None:
     proc = bench(["run", "--model-file", str(tiny_onnx), "--scenario", "stream", "--fps", "10,60", "--duration", "1"]
                  + FAST)
@@ -33,6 +36,7 @@ def test_stream_at_several_rates_is_one_job_per_rate(tmp_path: Path, tiny_onnx: 
     assert "## Sustained and real-time scenarios" in md and "| 60.00 | 16.7 |" in md
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_a_sweep_with_a_budget_names_the_real_time_boundary(tmp_path: Path, tiny_onnx: Path) -> None:
     proc = bench(["run", "--model-file", str(tiny_onnx), "--sweep", "batch=1,16,256", "--budget-ms", "1000"] + QUICK
                  + FAST)
@@ -59,6 +63,7 @@ def test_offline_finds_the_most_inferences_per_second_over_batches(tmp_path: Pat
     assert off["max_inferences_per_s"] == max(b["inferences_per_s"] for b in off["batches"])
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_a_short_sustained_run_has_intervals_and_a_verdict(tmp_path: Path, tiny_onnx: Path) -> None:
     proc = bench(["run", "--model-file", str(tiny_onnx), "--scenario", "sustained", "--duration", "3",
                   "--interval", "1"] + FAST)

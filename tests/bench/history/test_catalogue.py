@@ -43,6 +43,7 @@ def consistent(cat) -> None:
     assert mismatch.empty, mismatch
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_build_incremental_update_and_rebuild_from_scratch(runs: List[Path], results: Path) -> None:
     lines: List[str] = []
     with open_catalog(log=lines.append) as cat:
@@ -116,6 +117,7 @@ def test_an_unreadable_catalogue_file_is_built_again(runs: List[Path]) -> None:
     assert len(lines) == 1 and "building it again" in lines[0]
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_history_flags_an_injected_slow_run(runs: List[Path], results: Path) -> None:
     """Three real runs; the stored jobs of the second are rewritten as a steady repeat of the first (x1.02) and
     those of the third as a slow run (the first run's latencies x3, statistics recomputed: slow_down). All three get a valid verdict (force_valid: the shared host makes
@@ -164,6 +166,7 @@ def test_an_invalid_slow_run_is_shown_but_neither_flagged_nor_baseline(runs: Lis
     assert len(slow) == 2 and all(p["verdict"] == "invalid" and "would be: slower" in p["why"] for p in slow)
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_filters_and_bad_arguments(runs: List[Path], results: Path) -> None:
     out = json.loads(bench(["history", "--model", "tiny-b", "--device", "local", "--json"], results).stdout)
     assert len(out["points"]) == 3 and {p["model"] for p in out["points"]} == {"tiny-b"}
@@ -175,6 +178,7 @@ def test_filters_and_bad_arguments(runs: List[Path], results: Path) -> None:
     assert all(c["before_run"] == runs[0].name and c["after_run"] == runs[2].name for c in changes)
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_concurrent_run_while_history_reads(runs: List[Path], results: Path, tiny_onnx: Path, tmp_path: Path) -> None:
     """A ``bench run`` of six jobs writes into the results folder while this process updates and queries the
     catalogue in a loop and a ``bench history`` process competes for it: every answer is whole (each job with

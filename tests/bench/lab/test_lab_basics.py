@@ -54,6 +54,7 @@ def test_artifact_store_by_content(tmp_path: Path, tiny_onnx: Path) -> None:
         fetch("../../etc/passwd", sha, tmp_path)
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_unreachable_broker_is_one_line_exit_2(tmp_path: Path) -> None:
     from bench.lab.auth import keygen
 
@@ -80,6 +81,7 @@ def test_bad_input_exit_2(lab: Lab, tiny_onnx: Path) -> None:
     assert proc.returncode == 2 and "no run" in proc.stderr
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_end_to_end_one_worker(lab: Lab, tiny_onnx: Path) -> None:
     """Submit with --wait: the run is complete in the one results store, readable by report and history; a
     second worker for the same device is refused."""

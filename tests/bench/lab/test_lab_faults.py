@@ -57,7 +57,7 @@ def test_quarantine_holds_then_releases(lab: Lab, tiny_onnx: Path) -> None:
     assert "quarantined before consuming" in log and "healthy again" in log
     # sick again while idle: quarantined again, a new job waits
     sick.touch()
-    lab.wait_until(lambda: lab.device("flaky")["state"] == "quarantined", 30, "quarantined again")
+    lab.wait_until(lambda: (lab.device("flaky") or {}).get("state") == "quarantined", 30, "quarantined again")
     again = lab.submit("--device", "flaky", *lab.models(tiny_onnx, ["q3"]), *QUICK)
     time.sleep(3)
     assert lab.waiting("flaky") == 1 and lab.results(again) == []

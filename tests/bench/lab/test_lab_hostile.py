@@ -47,6 +47,7 @@ def _offline_run(lab: Lab, tiny_onnx: Path, names: List[str]) -> str:
     return lab.submit("--device", "loc1", "--user", "ann", "--offline-ok", *lab.models(tiny_onnx, names), *QUICK)
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_hostile_messages_refused_worker_goes_on(lab: Lab, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import redis
 
@@ -101,6 +102,7 @@ def test_hostile_messages_refused_worker_goes_on(lab: Lab, tiny_onnx: Path, monk
     assert after == before  # nothing touched outside the results and work folders
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_duplicate_and_replayed_messages_run_nothing_replace_nothing(lab: Lab, tiny_onnx: Path) -> None:
     import redis
 
@@ -132,6 +134,7 @@ def test_duplicate_and_replayed_messages_run_nothing_replace_nothing(lab: Lab, t
     assert log.count("onnxruntime …") == 3  # three jobs started, for nine messages
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_wait_ends_naming_what_it_cannot_account_for_then_recovery(lab: Lab, tiny_onnx: Path) -> None:
     """Queued with no worker: accounted (wait times out, exit 5). Redis restarted without persistence: the
     jobs are gone from the broker and nobody can rebuild them — wait ends (exit 4) naming each; a worker then

@@ -37,7 +37,7 @@ def test_matrix_over_local_and_ssh_namespace_hosts(lab: Lab, tiny_onnx: Path) ->
         # the SSH host goes down: its worker quarantines both devices; the local one stays healthy
         for h in hosts:
             h.block_ssh("reject with tcp reset")
-        lab.wait_until(lambda: all(lab.device(d)["state"] == "quarantined" for d in ("dut1", "dut2")), 60,
+        lab.wait_until(lambda: all((lab.device(d) or {}).get("state") == "quarantined" for d in ("dut1", "dut2")), 60,
                        "SSH devices quarantined")
         assert lab.device("loc1")["state"] == "healthy"
         for h in hosts:

@@ -35,6 +35,7 @@ def test_bad_settings_are_refused_naming_the_key(tmp_path: Path, text: str, why:
         load(cfg, run_parser())
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_a_run_from_a_config_saves_what_reproduces_it(tmp_path: Path, tiny_onnx: Path) -> None:
     cfg = tmp_path / "mine.yaml"
     cfg.write_text("model_file: [%s]\nceilings: skip\nruns: 5\nmin_seconds: 0\nwarmup: 1\nbatch: 2\n" % tiny_onnx)

@@ -113,6 +113,7 @@ def test_corrupt_job_file_is_skipped_and_named(tmp_path: Path) -> None:
     assert any("odd.json" in s and "status" in s for s in store.skipped)
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_tampered_agent_on_the_device_is_replaced_not_run(tmp_path: Path, tiny_onnx: Path) -> None:
     """A planted marker or a changed file in the agent folder is never trusted: every file is hashed."""
     workdir = tmp_path / "dev"
@@ -156,6 +157,7 @@ def _box_after_one_run(tmp_path: Path, model: Path) -> tuple:
     return workdir, args
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_agent_subfolder_others_can_write_is_refused(tmp_path: Path, tiny_onnx: Path) -> None:
     """Not only the work dir: a world-writable folder inside it (the agent's own) is refused too."""
     workdir, args = _box_after_one_run(tmp_path, tiny_onnx)
@@ -166,6 +168,7 @@ def test_agent_subfolder_others_can_write_is_refused(tmp_path: Path, tiny_onnx: 
     assert "ERROR (unsafe_workdir)" in line and "%s is writable by other users (mode 777)" % agent_pkg in line
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_planted_bytecode_beside_the_agent_is_never_run(tmp_path: Path, tiny_onnx: Path) -> None:
     """A __pycache__/*.pyc whose header matches the checked .py would run instead of it: the agent runs with
     a private byte-code cache, so a planted one is ignored."""
@@ -189,6 +192,7 @@ def test_planted_bytecode_beside_the_agent_is_never_run(tmp_path: Path, tiny_onn
     assert not pwned.exists()
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_crafted_names_in_a_results_folder_stay_inside_it(tmp_path: Path, tiny_onnx: Path) -> None:
     assert bench(["run", "--model-file", str(tiny_onnx), "--ceilings", "skip", "--sample-rate", "0"] + QUICK
                  ).returncode == 0
@@ -217,6 +221,7 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_full_results_disk_keeps_what_fits_and_resumes(tmp_path: Path, tiny_onnx: Path, results_disk: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     small_disk = results_disk

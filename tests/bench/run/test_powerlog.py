@@ -5,6 +5,8 @@ at test time (the format itself is checked against real captures in the sensor p
 
 from __future__ import annotations
 
+import pytest
+
 import datetime
 import json
 from pathlib import Path
@@ -26,6 +28,7 @@ def _tegrastats_lines(start_unix: float, end_unix: float, utc_offset_s: float, m
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_power_log_gives_energy_by_timestamps(tmp_path: Path, tiny_onnx: Path) -> None:
     assert bench(["run", "--model-file", str(tiny_onnx)] + QUICK).returncode == 0
     run = only_run(tmp_path / "results")
@@ -45,6 +48,7 @@ def test_power_log_gives_energy_by_timestamps(tmp_path: Path, tiny_onnx: Path) -
     assert "| log:tegrastats |" in (run / "report.md").read_text()  # shown in the energy table
 
 
+@pytest.mark.serial  # a power log timed against a job window: alone
 def test_power_log_that_misses_the_window_or_has_no_clock(tmp_path: Path, tiny_onnx: Path) -> None:
     assert bench(["run", "--model-file", str(tiny_onnx)] + QUICK).returncode == 0
     run = only_run(tmp_path / "results")

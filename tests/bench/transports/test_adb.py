@@ -142,6 +142,7 @@ def test_nothing_at_the_serial_says_adb_connect_failed(tmp_path: Path, lab) -> N
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_stalled_link_is_cut_at_the_deadline(tmp_path: Path) -> None:
     """The phone stops answering (the peer frozen with SIGSTOP): `adb devices` still lists it, `adb
     shell` would hang; every call ends at its deadline with one line naming the phone."""
@@ -197,6 +198,7 @@ def test_adb_states_become_one_line_with_the_fix(text: str, words) -> None:
         assert w in line
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_python_agent_mode_full_run_then_second_run_pushes_nothing(tmp_path: Path, lab, tiny_onnx: Path) -> None:
     """`bench run --device pixel`: the existing agent runs on the phone through adb exactly as over SSH
     (the phone's Python here is this host's, bound into the stand-in tree: a functional check)."""

@@ -54,6 +54,7 @@ def error_line(proc) -> str:
     return next(ln for ln in proc.stdout.splitlines() if "ERROR" in ln)
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 @pytest.mark.parametrize("kind", ["crash", "abi", "fails"])
 def test_runner_crash_wrong_abi_and_failure_each_one_line(tmp_path: Path, lab, tiny_onnx: Path, kind: str) -> None:
     peer, server = lab
@@ -73,6 +74,7 @@ def test_runner_crash_wrong_abi_and_failure_each_one_line(tmp_path: Path, lab, t
     assert jobs["local"]["status"] == "ok"
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_hanging_runner_is_killed_at_the_job_deadline(tmp_path: Path, lab, tiny_onnx: Path) -> None:
     peer, server = lab
     phone(tmp_path, peer, server, script(tmp_path, "sleep 600\n"))
@@ -85,6 +87,7 @@ def test_hanging_runner_is_killed_at_the_job_deadline(tmp_path: Path, lab, tiny_
     assert not running_in_tree(peer.root, b"sleep")
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_phone_unplugged_mid_job_other_device_finishes(tmp_path: Path, lab, tiny_onnx: Path) -> None:
     peer, server = lab
     phone(tmp_path, peer, server, script(tmp_path, "sleep 600\n"))
@@ -112,6 +115,7 @@ def test_phone_unplugged_mid_job_other_device_finishes(tmp_path: Path, lab, tiny
     assert {j["device_name"]: j["status"] for j in jobs} == {"pixel": "ok", "local": "ok"}
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_adb_server_killed_mid_job_next_job_reconnects(tmp_path: Path, lab, tiny_onnx: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The adb server dies under a running job: that job fails with one line; adb starts a new server (as

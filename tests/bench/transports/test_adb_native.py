@@ -55,6 +55,7 @@ def job_of(results: Path, index: int = -1) -> dict:
     return json.loads(next((run_dirs(results)[index] / "jobs").glob("*.json")).read_text())
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_native_run_pinned_with_sampler_energy_then_nothing_pushed(tmp_path: Path, lab, tiny_onnx: Path) -> None:
     peer, server = lab
     phone(tmp_path, peer, server, standin(tmp_path))

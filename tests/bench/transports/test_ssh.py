@@ -32,6 +32,7 @@ def write_devices(tmp_path: Path, sshd: Sshd, known: Path, name: str = "box") ->
         name, sys.executable, str(tmp_path / "device-root"), known))
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_full_run_over_ssh_matches_local_shape_and_second_push_is_empty(tmp_path: Path, server, tiny_onnx: Path) -> None:
     sshd, known, _ = server
     write_devices(tmp_path, sshd, known)

@@ -83,6 +83,7 @@ def test_trickle_link_push_ends_at_its_deadline(lab: Lab, host: Host, tmp_path: 
         t.close()
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_link_stalled_mid_push_ends_at_the_deadline_not_tcps(lab: Lab, host: Host, tmp_path: Path) -> None:
     """TCP_USER_TIMEOUT is 60 s here: only the operation's own deadline can end the stalled write."""
     t = connect(lab, tmp_path / "root", op_timeout_s=2.0, min_rate_Bps=200_000, user_timeout_s=60)
@@ -120,6 +121,7 @@ def test_reset_for_a_second_then_the_operation_reconnects(lab: Lab, host: Host, 
         t.close()
 
 
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
 def test_kill_on_timeout_over_a_dead_link_is_reported_unconfirmed(lab: Lab, host: Host, tmp_path: Path) -> None:
     t = connect(lab, tmp_path / "root", op_timeout_s=5.0, user_timeout_s=3)
     try:
