@@ -164,7 +164,8 @@ def _run_locked(args: argparse.Namespace, store: RunStore, todo: List[Any], devi
             pass  # the manifest from the start stays ('running'): --resume still works
         print("\n%s" % exc, file=sys.stderr)
         return 3
-    remaining = [j.job_id for j in store.planned_jobs() if j.job_id not in set(store.finished_ids())]
+    finished_ids = set(store.finished_ids())  # once: each call reads every job file
+    remaining = [j.job_id for j in store.planned_jobs() if j.job_id not in finished_ids]
     if args.power_log:
         attach_and_print(store, args.power_log, args.power_log_kind)
     try:

@@ -9,26 +9,37 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+#: Dots drawn per job in the latency distribution: beyond this many, an evenly spaced subset (in time order) — the
+#: box and whiskers always come from every run.
+MAX_DOTS = 2000
 
 
 def latency_distribution(results: List[Dict[str, Any]], device: str, out: Path) -> Path:
-    """One horizontal box-and-strip plot per device: every raw latency of every measured job."""
+    """One horizontal box-and-strip plot per device: the box and whiskers from every raw latency of every measured
+    job, the dots from every run (up to MAX_DOTS per job, evenly spaced in time order; the axis label says so)."""
     ok = [r for r in results if r.get("status") == "ok" and r.get("latencies_ms")]
     rounds = [((r.get("plan") or {}).get("round") or 0) for r in ok]
     labels = ["%s · %s · %s%s" % (r["model_name"], r["variant"], r["runtime_name"],
                                   " · round %d" % k if any(rounds) else "") for r, k in zip(ok, rounds)]
-    data = [r["latencies_ms"] for r in ok]
+    data = [np.asarray(r["latencies_ms"], dtype=float) for r in ok]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * max(1, len(ok))))
     if data:
         ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False, widths=0.5)
         for i, d in enumerate(data, start=1):
-            jitter = [i + (k % 7 - 3) * 0.04 for k in range(len(d))]
-            ax.scatter(d, jitter, s=4, alpha=0.35, color="tab:blue", linewidths=0)
+            shown = d[np.linspace(0, len(d) - 1, MAX_DOTS).astype(int)] if len(d) > MAX_DOTS else d
+            jitter = i + ((np.arange(len(shown)) % 7) - 3) * 0.04
+            ax.scatter(shown, jitter, s=4, alpha=0.35, color="tab:blue", linewidths=0)
+        most = max(len(d) for d in data)
+        dots = "every run" if most <= MAX_DOTS else "%s evenly spaced runs per job (of up to %s)" % (
+            format(MAX_DOTS, ","), format(most, ","))
         ax.set_yticks(range(1, len(labels) + 1))
         ax.set_yticklabels(labels, fontsize=8)
-        ax.set_xlabel("latency per inference (ms) — box: quartiles, whiskers: p1–p99, dots: every run")
-        lo = min(min(d) for d in data)
-        hi = max(max(d) for d in data)
+        ax.set_xlabel("latency per inference (ms) — box: quartiles, whiskers: p1–p99 of every run, dots: %s" % dots)
+        lo = min(float(d.min()) for d in data)
+        hi = max(float(d.max()) for d in data)
         if hi / max(lo, 1e-9) > 20:
             ax.set_xscale("log")
     else:
