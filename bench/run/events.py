@@ -2,7 +2,9 @@
 terminal's progress printer (rich on a terminal, plain lines in CI), a plain line printer (logs, tests, the lab's
 benchmarks) — instead of parsing printed text. The lowest level of the host side: the standard library only.
 
-Every event can say itself as the one line the plain printer writes (``line()``)."""
+Every event can say itself as the one line the plain printer writes (``line()``); an event whose line is empty
+(run started and finished: the command says those itself) is for subscribers that keep records, not for the
+terminal."""
 
 from __future__ import annotations
 
@@ -65,6 +67,46 @@ class JobNotSaved(JobEvent):
 
 
 @dataclass(frozen=True)
+class RunStarted:
+    """A run begins on ``devices`` with ``jobs`` jobs to run (after --resume left out the finished ones)."""
+
+    run_id: str
+    jobs: int
+    devices: tuple
+
+    def line(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class CeilingsMeasured:
+    """A device's ceilings for this run: measured now or taken from the cache (``cached``), ``trusted`` or not, or
+    not available (``error``, the reason)."""
+
+    device: str
+    cached: bool = False
+    trusted: Any = None
+    error: str = ""
+
+    def line(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """Every job of the run ended (or the run stopped: ``stopped`` says why); ``counts`` = stored results by
+    status; ``seconds`` = wall time of the jobs."""
+
+    run_id: str
+    counts: Dict[str, int]
+    seconds: float
+    stopped: str = ""
+
+    def line(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
 class Note:
     """Anything else worth a line (ceilings measured or kept, a roof check): ``topic`` names what it is about."""
 
@@ -97,8 +139,14 @@ class Bus:
 
 
 def line_printer(printer: Callable[[str], None]) -> Subscriber:
-    """A subscriber that writes each event as its plain line through ``printer`` (e.g. ``print``)."""
-    return lambda event: printer(event.line())
+    """A subscriber that writes each event as its plain line through ``printer`` (e.g. ``print``); events without a
+    line are left out."""
+    def write(event: Event) -> None:
+        line = event.line()
+        if line:
+            printer(line)
+
+    return write
 
 
 def counts(events: List[Event]) -> Dict[str, int]:

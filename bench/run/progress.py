@@ -87,7 +87,8 @@ class ProgressPrinter:
         from .events import JobEvent, JobFinished, JobNotSaved
 
         if not isinstance(event, JobEvent):
-            self._emit(event.line(), None)
+            if event.line():  # run started/finished, ceilings: records for other subscribers, no terminal line
+                self._emit(event.line(), None)
             return
         rest = event.line().split("] ", 1)[1]
         self._job(event.n, event.total, rest, isinstance(event, (JobFinished, JobNotSaved)))

@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from device_agents.phases import Phases
 
-from .events import Bus, JobFinished, JobNotSaved, JobStarted, JobWaiting, Note, line_printer
+from .events import (Bus, CeilingsMeasured, JobFinished, JobNotSaved, JobStarted, JobWaiting, Note, RunFinished,
+                     RunStarted, line_printer)
 from .deploy import (PushStats, UnsafeWorkdir, agent_argv, agent_env, artifact_on_device, check_workdir, deploy_agent,
                      deploy_artifact)
 from ..plan.inventory import Device
@@ -164,6 +165,8 @@ class DeviceWorker:
         except (CeilingsError, TransportError) as exc:
             data = {"device_name": self.device.name, "error": str(exc)}
             self.printer("ceilings: %s" % exc)
+        self.emit(CeilingsMeasured(self.device.name, cached=bool(data.get("cached")),
+                                   trusted=(data.get("trust") or {}).get("trusted"), error=data.get("error") or ""))
         data["datasheet_name"] = self.device.options.get("datasheet")
         if reason:
             data["remeasured_after_suspect"] = reason
@@ -600,6 +603,8 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
         sys.stdout.flush()
 
     bus = Bus().subscribe(events if events is not None else line_printer(say))
+    bus.emit(RunStarted(store.run_id, len(jobs), tuple(sorted(by_device))))
+    t0 = time.perf_counter()
     counter = Counter(len(jobs))
     workers = {name: DeviceWorker(devices[name], store, bus.emit, counter, ceilings) for name in by_device}
     full = threading.Event()  # one flag for the whole run: a full results disk stops every device
@@ -624,9 +629,11 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
             w.abort()
         wait(futures, timeout=30)
         pool.shutdown(wait=False)
+        bus.emit(RunFinished(store.run_id, {}, round(time.perf_counter() - t0, 3), stopped="interrupted"))
         raise Interrupted()
     pool.shutdown()
     if full.is_set():
+        bus.emit(RunFinished(store.run_id, {}, round(time.perf_counter() - t0, 3), stopped="results disk full"))
         unsaved = sum(len(w.unsaved) for w in workers.values())
         kept = len(store.results())
         raise ResultsDiskFull("results disk full: %d job result(s) kept in %s, %d measured but unsaved, %d not run. "
@@ -635,4 +642,5 @@ def run_plan(store: RunStore, jobs: List[PlannedJob], devices: Dict[str, Device]
     counts: Dict[str, int] = {}
     for r in store.results():
         counts[r.get("status", "error")] = counts.get(r.get("status", "error"), 0) + 1
+    bus.emit(RunFinished(store.run_id, counts, round(time.perf_counter() - t0, 3)))
     return counts

@@ -62,7 +62,7 @@ def test_the_runner_speaks_in_typed_events_that_say_themselves(tmp_path, tiny_on
     still says itself as the plain line (CI logs, tests)."""
     import hashlib
 
-    from bench.run.events import JobFinished, JobStarted, counts
+    from bench.run.events import CeilingsMeasured, JobFinished, JobStarted, RunFinished, RunStarted, counts
     from bench.plan.inventory import local_device
     from bench.plan.jobs import ArtifactRef, plan_jobs
     from bench.run.progress import ProgressPrinter
@@ -88,3 +88,10 @@ def test_the_runner_speaks_in_typed_events_that_say_themselves(tmp_path, tiny_on
     assert len(started) == len(finished) == 1 and counts(seen) == {"ok": 1}
     assert finished[0].line().startswith("[1/1] local  tiny  onnx-file  onnxruntime  ok")
     assert printer.finished == 1 and any(ln.startswith("[1/1 ") and " ok " in ln for ln in lines)
+    # the run itself: started first, finished last with the stored counts; no ceilings asked for (skip), none said;
+    # these records print nothing in the terminal
+    assert isinstance(seen[0], RunStarted) and seen[0].run_id == store.run_id and seen[0].jobs == 1
+    assert seen[0].devices == ("local",)
+    assert isinstance(seen[-1], RunFinished) and seen[-1].counts == {"ok": 1} and seen[-1].stopped == ""
+    assert seen[-1].seconds > 0 and not any(isinstance(e, CeilingsMeasured) for e in seen)
+    assert not any(ln.strip() == "" for ln in lines)

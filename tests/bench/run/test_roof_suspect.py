@@ -38,8 +38,15 @@ def _run(tmp_path: Path, model: Path, mode: str, monkeypatch: pytest.MonkeyPatch
     (store.root / "ceilings").mkdir()
     (store.root / "ceilings" / "local.json").write_text(json.dumps(LOW))
     lines: List[str] = []
-    run_plan(store, jobs, {device.name: device}, printer=lines.append, ceilings=mode)
-    return {"calls": calls, "lines": lines, "result": store.results()[0],
+    seen: List[Any] = []
+
+    def both(event: Any) -> None:
+        seen.append(event)
+        if event.line():
+            lines.append(event.line())
+
+    run_plan(store, jobs, {device.name: device}, ceilings=mode, events=both)
+    return {"calls": calls, "lines": lines, "events": seen, "result": store.results()[0],
             "ceilings": json.loads((store.root / "ceilings" / "local.json").read_text())}
 
 
@@ -50,6 +57,10 @@ def test_above_the_roof_remeasures_once(tmp_path: Path, tiny_onnx: Path, monkeyp
     assert "too low" in out["calls"][0]["reason"]
     assert any("suspect" in ln and "measuring them again once" in ln for ln in out["lines"])
     assert out["ceilings"]["remeasured_after_suspect"] and out["ceilings"]["compute"][0]["gops"] == 1e6
+    from bench.run.events import CeilingsMeasured
+
+    said = [e for e in out["events"] if isinstance(e, CeilingsMeasured)]
+    assert [e.device for e in said] == ["local"] and said[0].error == ""  # the re-measurement, as a typed event
 
 
 def test_keep_marks_suspect_but_never_remeasures(tmp_path: Path, tiny_onnx: Path,
