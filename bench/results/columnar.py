@@ -70,10 +70,23 @@ def write_parquet(path: Path, table: pa.Table) -> None:
     atomic_write_path(path, lambda tmp: pq.write_table(table, str(tmp), compression=COMPRESSION))
 
 
-def write_run_parquet(root: Path, run_id: str, results: Sequence[Dict[str, Any]],
-                      rows: Sequence[Dict[str, Any]]) -> None:
-    """``root/samples.parquet`` from the job results and ``root/summary.parquet`` from the summary rows
-    (not written when there are no rows, like summary.csv)."""
-    write_parquet(root / "samples.parquet", samples_table(run_id, results))
+def write_csv(path: Path, table: pa.Table) -> None:
+    """``table`` as CSV at ``path`` (a header row; floats in their shortest exact form), written atomically by
+    Arrow's C++ writer: hundreds of thousands of samples in a fraction of a second."""
+    import pyarrow.csv as pacsv
+
+    from ..atomic import atomic_write_path
+
+    options = pacsv.WriteOptions(quoting_style="needed")
+    atomic_write_path(path, lambda tmp: pacsv.write_csv(table, str(tmp), write_options=options))
+
+
+def write_run_tables(root: Path, run_id: str, results: Sequence[Dict[str, Any]],
+                     rows: Sequence[Dict[str, Any]]) -> None:
+    """``root/samples.csv`` and ``root/samples.parquet`` from the job results (one table, two files) and
+    ``root/summary.parquet`` from the summary rows (not written when there are no rows, like summary.csv)."""
+    samples = samples_table(run_id, results)
+    write_csv(root / "samples.csv", samples)
+    write_parquet(root / "samples.parquet", samples)
     if rows:
         write_parquet(root / "summary.parquet", rows_table(rows))

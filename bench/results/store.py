@@ -167,17 +167,9 @@ class RunStore:
     def write_tables(self, rows: Iterable[Dict[str, Any]]) -> None:
         """samples.csv (raw latencies, tidy) and summary.csv (one row per job), each written atomically, and
         the same tables as samples.parquet and summary.parquet (zstd, typed columns; bench/results/columnar.py)."""
+        from .columnar import write_run_tables
+
         results = self.results()
-
-        def samples(fh: io.TextIOBase) -> None:
-            w = csv.writer(fh)
-            w.writerow(["run_id", "device", "model", "variant", "runtime", "job_id", "iteration", "latency_ms"])
-            for r in results:
-                for i, v in enumerate(r.get("latencies_ms") or []):
-                    w.writerow([self.run_id, r.get("device_name"), r.get("model_name"), r.get("variant"),
-                                r.get("runtime_name"), r["job_id"], i, "%.6f" % v])
-
-        atomic_write(self.root / "samples.csv", samples)
         rows = list(rows)
         if rows:
             keys: List[str] = []
@@ -191,9 +183,7 @@ class RunStore:
                     w2.writerow({k: ("" if v is None else v) for k, v in row.items()})
 
             atomic_write(self.root / "summary.csv", summary)
-        from .columnar import write_run_parquet
-
-        write_run_parquet(self.root, self.run_id, results, rows)
+        write_run_tables(self.root, self.run_id, results, rows)
 
 
 def _now() -> str:
