@@ -151,7 +151,8 @@ def _device_worker(name: str) -> Any:
 
     if name not in _workers:
         device = resolve_devices([name], load_inventory())[0]
-        _workers[name] = DeviceWorker(device, None, lambda event: log.info("%s", event.line()), Counter(0), "skip")
+        _workers[name] = DeviceWorker(device, None, lambda event: event.line() and log.info("%s", event.line()),
+                                      Counter(0), "skip")  # the worker's log subscribes to the job's events
     return _workers[name]
 
 
