@@ -97,13 +97,16 @@ def test_two_busy_processes_on_the_jobs_core_make_it_invalid(tmp_path: Path, ms_
 #: What a shared VM's host does to a job that has a core to itself: its clock moves (stretches 10-20 %
 #: faster or slower while other tenants idle or work), seen as a level shift or a second mode.
 HOST_STATE = {"level_shift", "multimodal"}
+#: A wide CI is the host's doing too when it comes with a state change (the two modes widen it); alone it is not.
+FOLLOWS_HOST_STATE = {"wide_ci"}
 
 
 @pytest.mark.serial  # validity judged on this machine: alone
 def test_the_same_job_on_a_quiet_core_is_valid(tmp_path: Path, ms_model: Path) -> None:
     """Quiet: nothing else busy on the whole host while the job runs (the agent's own record says so).
     On every try the contention check stays silent; the first quiet try with a steady clock is valid.
-    Tries spoilt only by the VM host's clock changes (HOST_STATE warnings) are tried again, up to eight;
+    Tries spoilt only by the VM host's clock changes (HOST_STATE warnings, with the wide CI they cause) are tried
+    again, up to eight;
     if every try was spoilt that way the test is skipped with the shifts it saw — any other warning on
     a quiet try fails it."""
     spoilt = []
@@ -118,7 +121,7 @@ def test_the_same_job_on_a_quiet_core_is_valid(tmp_path: Path, ms_model: Path) -
             time.sleep(1.0)
             continue
         assert "busy_other_processes" not in bad, result["validity"]  # quiet host: the check must stay silent
-        if bad <= HOST_STATE and bad:
+        if bad & HOST_STATE and bad <= HOST_STATE | FOLLOWS_HOST_STATE:
             spoilt.append("; ".join(w["message"][:90] for w in result["validity"]["warnings"]
                                     if w["code"] in HOST_STATE))
         else:
