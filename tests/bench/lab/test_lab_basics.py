@@ -105,7 +105,8 @@ def test_end_to_end_one_worker(lab: Lab, tiny_onnx: Path) -> None:
     assert lab.bench("report", run_id).returncode == 0
     hist = lab.bench("history", "--json")
     assert hist.returncode == 0 and run_id in hist.stdout
-    status = lab.status()
+    status = lab.status_cli()
+    assert status["runs"] == lab.status()["runs"]  # the command prints the same snapshot
     assert [r for r in status["runs"] if r["run_id"] == run_id][0]["state"] == "complete"
     assert status["running"] == [] and "dev.loc1.u.ann" in lab.device("loc1")["queues"]
     second = lab.bench("lab", "worker", "--devices", "loc1", timeout=60)
