@@ -83,11 +83,17 @@ def test_compare_runs_of_real_models(tmp_path: Path, zoo_default) -> None:
     assert _compare(a, c)["pairs"] == []  # different variants are not the same job ...
     assert "--by device,model" in bench(["compare", a, c]).stdout
     faster = _compare(a, c, ["--by", "device,model"])["pairs"][0]  # ... unless paired by model
-    assert faster["verdict"] == "faster", faster
     lo, hi = faster["ratio_ci95"]
-    assert lo <= faster["ratio"] <= hi < 1.0
-    line = [ln for ln in bench(["compare", a, c, "--by", "device,model"]).stdout.splitlines() if "FASTER" in ln]
-    assert line and "onnx-int8-dynamic" in line[0] and "CI" in line[0]
+    assert lo <= faster["ratio"] <= hi
+    if faster.get("caution"):  # a job judged not valid (a busy host): whatever the verdict, it carries the caution
+        assert "not valid" in faster["caution"], faster
+        spoilt = True
+        pair = pair if pair.get("caution") else faster
+    else:  # both runs valid: int8 is faster, with a CI wholly below 1
+        assert faster["verdict"] == "faster", faster
+        assert hi < 1.0
+        line = [ln for ln in bench(["compare", a, c, "--by", "device,model"]).stdout.splitlines() if "FASTER" in ln]
+        assert line and "onnx-int8-dynamic" in line[0] and "CI" in line[0]
     # a merged report of the two runs carries the run in every table
     assert bench(["report", a, c]).returncode == 0
     merged = next(p for p in (tmp_path / "results").iterdir() if p.name.startswith("report-"))
@@ -95,5 +101,5 @@ def test_compare_runs_of_real_models(tmp_path: Path, zoo_default) -> None:
     assert md.split("## Comparison")[1].split("\n")[2].startswith("| run |")
     assert "| %s |" % a in md and "| %s |" % c in md
     if spoilt:
-        pytest.skip("same-configuration runs were judged not valid on all 3 tries on this host (%s); the "
-                    "'no significant difference' verdict could not be checked" % pair["caution"][:200])
+        pytest.skip("runs were judged not valid on this host (%s); the verdicts a quiet host gives could not be "
+                    "checked" % pair["caution"][:200])

@@ -98,7 +98,7 @@ def test_worker_killed_twice_records_the_job_as_lost(lab: Lab, tiny_onnx: Path) 
         running_attempt(lab, run_id, attempt)
         time.sleep(0.5)
         os.kill(lab.device("loc1")["pid"], signal.SIGKILL)
-        lab.wait_until(lambda: lab.device("loc1") is not None and lab.device("loc1")["pid"] > 0, 60, "restarted")
+        lab.wait_until(lambda: (lab.device("loc1") or {}).get("pid", 0) > 0, 60, "restarted")
     proc = lab.wait(run_id)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     [result] = lab.results(run_id)
