@@ -57,6 +57,7 @@ def _compare(a: str, b: str, extra: List[str] = ()) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # judges speed on this machine: beside another test worker its runs are not valid
 def test_compare_runs_of_real_models(tmp_path: Path, zoo_default) -> None:
     core = quietest_core()
     a = _run("onnx-fp32", core)
