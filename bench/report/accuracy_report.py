@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Sequence
 
 from ..analysis import accuracy
 from ..paths import safe_child, slug_name
+from .drawing import draw
 
 
 def _dominated_3d(p: Dict[str, Any], others: Sequence[Dict[str, Any]]) -> bool:
@@ -115,7 +116,7 @@ def accuracy_section(results: List[Dict[str, Any]], rows: List[Dict[str, Any]], 
             mine.append(dict(s, accuracy=fig.get("value"), ci=fig.get("ci95"),
                              is_baseline=accuracy._is_baseline(spec, src),
                              energy_reason=(src.get("power") or {}).get("reason")))
-        sec.images.append(("Speed–accuracy–energy — %s / %s" % (device, model), pareto_plot(
-            device, model, mine, safe_child(plot_dir, "accuracy_%s.png" % slug_name("%s-%s" % (device, model))))))
+        sec.images.append(("Speed–accuracy–energy — %s / %s" % (device, model), draw(
+            pareto_plot, device, model, mine, safe_child(plot_dir, "accuracy_%s.png" % slug_name("%s-%s" % (device, model))))))
     sections.append(sec)
     return sweet

@@ -27,6 +27,7 @@ from ..analysis.peaks import peak_for
 from ..results.store import RunStore
 from ..analysis import accuracy
 from . import plots, trust
+from .drawing import draw, side_by_side
 from .accuracy_report import accuracy_section
 from .scenario_report import scenario_section
 from .headline import headline
@@ -216,237 +217,238 @@ def placement_rows(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
     """Write report.md, report.html and plots/*.png into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: List[Dict[str, Any]] = []
-    for s in stores:
-        for r in s.results():
-            results.append(dict(r, run_id=s.run_id))
-    rows = rows_for(results)
-    merged = len(stores) > 1
+    with side_by_side():  # the plots are drawn when the sections are built, before the pages embed them
+        results: List[Dict[str, Any]] = []
+        for s in stores:
+            for r in s.results():
+                results.append(dict(r, run_id=s.run_id))
+        rows = rows_for(results)
+        merged = len(stores) > 1
 
-    def cols(columns: List[tuple]) -> List[tuple]:
-        """Merged reports carry a run column in every table; a round column only where rounds exist."""
-        out = [c for c in columns if c[0] != "round" or any(r.get("round") for r in rows)]
-        return [("run_id", "run")] + out if merged else out
+        def cols(columns: List[tuple]) -> List[tuple]:
+            """Merged reports carry a run column in every table; a round column only where rounds exist."""
+            out = [c for c in columns if c[0] != "round" or any(r.get("round") for r in rows)]
+            return [("run_id", "run")] + out if merged else out
 
-    devices: List[str] = []
-    for r in rows:
-        if r["device"] not in devices:
-            devices.append(r["device"])
-    ceilings = compare.load_ceilings([s.root for s in stores])
-    plot_dir = out_dir / "plots"
-    sections: List[Section] = []
+        devices: List[str] = []
+        for r in rows:
+            if r["device"] not in devices:
+                devices.append(r["device"])
+        ceilings = compare.load_ceilings([s.root for s in stores])
+        plot_dir = out_dir / "plots"
+        sections: List[Section] = []
 
-    sec = Section("Comparison")
-    decision = [c for c in cols(TABLE_COLUMNS) if c[0] in DECISION_KEYS
-                and (c[0] in ALWAYS_SHOWN or any(r.get(c[0]) not in (None, "") for r in rows))]
-    _table(sec, rows, decision, [c for c in cols(TABLE_COLUMNS) if c[0] not in DECISION_KEYS])
-    sections.append(sec)
-    lines = trust.validity_lines(results)
-    sec = Section("Validity", collapsed=len(lines) > 6)  # the headline has the counts; many reasons fold away
-    measured = [r for r in rows if r["status"] == "ok"]
-    invalid = [r for r in measured if r.get("valid") == "NO"]
-    _text(sec, "%d of %d measured job(s) are valid. Thresholds and their reasons: bench/analysis/validity.py (README, "
-               "Validity)." % (len(measured) - len(invalid), len(measured)))
-    for line in lines:
-        _text(sec, line)
-    rounds = trust.rounds_rows(results)
-    if rounds:
-        _text(sec, "Interleaved rounds: the spread of the rounds' medians ((max - min) / median) beside the "
-                   "within-run 95 % CI half-width; rounds that differ by more than 5 % and 3x the within-run "
-                   "half-width do not reproduce.")
-        _table(sec, rounds, trust.ROUNDS_COLUMNS if merged else trust.ROUNDS_COLUMNS[1:])
-    sections.append(sec)
-    try:
-        hist = history_rows([s.run_id for s in stores], stores[0].root.parent)
-    except Exception as exc:  # the history is an extra (a full disk, a catalogue another version wrote)
-        hist = []
-        _text(sec, "History: not available (%s: %s)" % (type(exc).__name__, str(exc)[:200]))
-    if hist:
-        sec = Section("History")
-        _text(sec, "These runs against the earlier runs of the same configuration in results/ (python -m bench "
-                   "history for all of it): " + method_text())
-        _table(sec, *history_table(hist))
+        sec = Section("Comparison")
+        decision = [c for c in cols(TABLE_COLUMNS) if c[0] in DECISION_KEYS
+                    and (c[0] in ALWAYS_SHOWN or any(r.get(c[0]) not in (None, "") for r in rows))]
+        _table(sec, rows, decision, [c for c in cols(TABLE_COLUMNS) if c[0] not in DECISION_KEYS])
         sections.append(sec)
-    problems = [r for r in rows if r["status"] != "ok"]
-    if problems:
-        sec = Section("Jobs without a measurement")
-        for r in problems:
-            _text(sec, "%s / %s / %s on %s: %s — %s" % (r["model"], r["variant"], r["runtime"], r["device"],
-                                                         r["status"], r["note"]))
+        lines = trust.validity_lines(results)
+        sec = Section("Validity", collapsed=len(lines) > 6)  # the headline has the counts; many reasons fold away
+        measured = [r for r in rows if r["status"] == "ok"]
+        invalid = [r for r in measured if r.get("valid") == "NO"]
+        _text(sec, "%d of %d measured job(s) are valid. Thresholds and their reasons: bench/analysis/validity.py (README, "
+                   "Validity)." % (len(measured) - len(invalid), len(measured)))
+        for line in lines:
+            _text(sec, line)
+        rounds = trust.rounds_rows(results)
+        if rounds:
+            _text(sec, "Interleaved rounds: the spread of the rounds' medians ((max - min) / median) beside the "
+                       "within-run 95 % CI half-width; rounds that differ by more than 5 % and 3x the within-run "
+                       "half-width do not reproduce.")
+            _table(sec, rounds, trust.ROUNDS_COLUMNS if merged else trust.ROUNDS_COLUMNS[1:])
         sections.append(sec)
+        try:
+            hist = history_rows([s.run_id for s in stores], stores[0].root.parent)
+        except Exception as exc:  # the history is an extra (a full disk, a catalogue another version wrote)
+            hist = []
+            _text(sec, "History: not available (%s: %s)" % (type(exc).__name__, str(exc)[:200]))
+        if hist:
+            sec = Section("History")
+            _text(sec, "These runs against the earlier runs of the same configuration in results/ (python -m bench "
+                       "history for all of it): " + method_text())
+            _table(sec, *history_table(hist))
+            sections.append(sec)
+        problems = [r for r in rows if r["status"] != "ok"]
+        if problems:
+            sec = Section("Jobs without a measurement")
+            for r in problems:
+                _text(sec, "%s / %s / %s on %s: %s — %s" % (r["model"], r["variant"], r["runtime"], r["device"],
+                                                             r["status"], r["note"]))
+            sections.append(sec)
 
-    comp = compare.comparison_rows(rows, results)
-    sec = Section("Framework comparison")
-    _text(sec, "Speed-up of p50 latency over the same model's onnx-fp32 on ONNX Runtime on the same device; "
-               "fidelity is the cosine similarity of outputs to the FP32 PyTorch reference where measured.")
-    _table(sec, comp, cols(COMPARISON_COLUMNS))
-    if any(r.get("p50_ms") for r in comp):
-        sec.images.append(("Framework comparison", plots.framework_comparison(comp, plot_dir / "comparison.png")))
-    sections.append(sec)
-
-    boundaries = scenario_section(results, rows, plot_dir, sections)
-    sweet = accuracy_section(results, rows, plot_dir, sections)
-    roof = Section("Roofline")
-    bw_sec = Section("Bandwidth bottleneck")
-    energy = Section("Energy efficiency")
-    ceil_sec = Section("Device ceilings")
-    roof_rows: List[Dict[str, Any]] = []
-    op_rows: List[Dict[str, Any]] = []
-    for device in devices:
-        dev_results = [r for r in results if r.get("device_name") == device]
-        measured, sheet, note = compare.device_ceilings(ceilings.get(device))
-        points = compare.roofline_points(dev_results, measured)
-        for r in dev_results:
-            if r.get("status") == "ok":
-                peak = peak_for(measured["peaks"], r.get("runtime_name", ""), precision_of(r.get("variant", "")),
-                                r.get("compute_unit") or "cpu", accelerator_provider(r))
-                unit_bw = (measured["bandwidth_gbps"] if (r.get("compute_unit") or "cpu") == "cpu" else
-                           (measured["peaks"].get("%s:%s/bandwidth" % (r.get("compute_unit"), accelerator_provider(r)))
-                            or {}).get("gbps"))
-                op_rows += [dict(o, run_id=r.get("run_id")) for o in
-                            operator_rows(r, peak["gops"] if peak else None, unit_bw)]
-        llc = ((ceilings.get(device) or {}).get("bandwidth") or {}).get("llc_bytes")
-        for p in points:
-            roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6, bound=short_bound(bound_text(p)),
-                                  efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None,
-                                  note=p.get("no_roof_reason") or roof_note(p, llc if p.get("unit", "cpu") == "cpu"
-                                                                            else None)))
-        for r in dev_results:  # a measured job with no point still gets its row, saying why
-            why = unplaced_reason(r)
-            if why:
-                roof_rows.append({"device": device, "model": r.get("model_name"), "variant": r.get("variant"),
-                                  "runtime": r.get("runtime_name"), "unit": r.get("compute_unit") or "cpu",
-                                  "note": why})
-        for unit, unit_points, unit_measured in compare.by_unit(points, measured):
-            if not unit_points:
-                continue
-            title = device if unit == "cpu" else "%s %s (%s)" % (
-                device, unit.upper(), str(unit_measured.get("provider")).replace("ExecutionProvider", " EP"))
-            name = "roofline_%s.png" % slug_name(device if unit == "cpu" else "%s-%s-%s" % (
-                device, unit, str(unit_measured.get("provider")).replace("ExecutionProvider", "")))
-            roof.images.append(("Roofline — %s" % title, plots.roofline(
-                title, unit_points, unit_measured, sheet if unit == "cpu" else None, safe_child(plot_dir, name))))
-        cpu_points = [p for p in points if (p.get("unit") or "cpu") == "cpu"]
-        if any(p.get("params") for p in cpu_points):
-            bw_sec.images.append(("Bandwidth bottleneck — %s" % device, plots.bandwidth_bottleneck(
-                device, cpu_points, safe_child(plot_dir, "bandwidth_%s.png" % slug_name(device)))))
-        else:
-            _text(bw_sec, "%s: no CPU job with FLOPs, bytes and parameter counts to place (a failed job, a model "
-                          "file without analysis, or a job at another input shape than the one analysed)." % device)
-        if any((p.get("unit") or "cpu") != "cpu" for p in points):
-            _text(bw_sec, "%s: jobs on an accelerator are left out of this CPU/STREAM plot; their attained bandwidth "
-                          "is in the roofline table beside their unit's own ceiling." % device)
-        epoints, reason = compare.energy_points(dev_results)
-        if epoints:
-            energy.images.append(("Energy efficiency — %s" % device, plots.energy_efficiency(
-                device, epoints, reason, safe_child(plot_dir, "energy_%s.png" % slug_name(device)))))
-        else:
-            _text(energy, "%s: no energy per inference — %s" % (device, reason))
-        c = ceilings.get(device) or {}
-        crow = [{"device": device, "what": k, "value": v.get("gops") or v.get("gbps"),
-                 "unit": "GB/s" if v.get("gbps") else "GOP/s" if k.endswith("int8") else "GFLOP/s",
-                 "method": v.get("method") + ("; provider options %s" % v["provider_options"]
-                                              if v.get("provider_options") else "") if v.get("method") else None,
-                 "spread_pct": 100 * v["spread_rel"] if v.get("spread_rel") is not None else None}
-                for k, v in sorted(measured["peaks"].items())]
-        for item in c.get("gpu") or []:
-            if item.get("reason"):
-                crow.append({"device": device, "what": "gpu:%s %s %s" % (item.get("provider"), item.get("kind"),
-                                                                          item.get("precision")),
-                             "value": None, "unit": "", "method": item.get("reason")})
-        bw = c.get("bandwidth") or {}
-        for kernel in ("copy", "scale", "add", "triad"):
-            if bw.get("%s_gbps" % kernel):
-                spread = bw.get("%s_spread_rel" % kernel)
-                crow.append({"device": device, "what": "STREAM %s" % kernel, "value": bw["%s_gbps" % kernel],
-                             "unit": "GB/s", "method": bw.get("method"),
-                             "spread_pct": 100 * spread if spread is not None else None})
-        for item in c.get("compute") or []:
-            if item.get("gops") is None:
-                crow.append({"device": device, "what": "%s %s" % (item.get("precision"), item.get("runtime")),
-                             "value": None, "unit": "", "method": item.get("reason")})
-        _text(ceil_sec, "%s — %s" % (device, note))
-        for line in trust.ceiling_provenance(c):
-            _text(ceil_sec, line)
-        across = {str(a.get("figure")): a for a in c.get("across_measurements") or [] if isinstance(a, dict)}
-        for row in crow:
-            key = row["what"].replace("STREAM triad", "triad") if row.get("what") else ""
-            a = across.get(key) or {}
-            row["across_pct"] = 100 * a["spread_rel"] if isinstance(a.get("spread_rel"), (int, float)) else None
-            row["change_pct"] = (100 * a["change_vs_previous_rel"] if isinstance(a.get("change_vs_previous_rel"),
-                                                                                 (int, float)) else None)
-            row["measurements"] = a.get("n")
-        if c.get("kept_untrusted"):
-            _text(ceil_sec, "%s — not trusted, kept rather than measured again: %s (--ceilings remeasure measures "
-                            "them now)" % (device, c["kept_untrusted"]))
-        if crow:
-            _table(ceil_sec, crow, [("device", "device"), ("what", "ceiling"), ("value", "measured"), ("unit", "unit"),
-                                    ("spread_pct", "spread of last trials %"),
-                                    ("change_pct", "vs previous measurement %"),
-                                    ("across_pct", "spread across measurements %"), ("measurements", "measurements"),
-                                    ("method", "method")])
-        if c.get("sweep"):
-            ceil_sec.images.append(("Working-set sweep — %s" % device,
-                                    plots.working_set_sweep(device, c["sweep"], bw.get("llc_bytes"),
-                                                            safe_child(plot_dir, "sweep_%s.png" % slug_name(device)))))
-    _table(roof, roof_rows, [c for c in cols(ROOFLINE_COLUMNS) if c[0] not in ROOFLINE_FOLDED],
-           [c for c in cols(ROOFLINE_COLUMNS) if c[0] in ROOFLINE_FOLDED])
-    sections += [roof]
-    ops = Section("Per-operator placement")
-    if op_rows:
-        _text(ops, "From ONNX Runtime's profile; FLOPs and bytes per operator type from the exported graph.")
-        _table(ops, op_rows, cols(OPERATOR_COLUMNS))
-    else:
-        ops.collapsed = True
-        _text(ops, "No job ran with ONNX Runtime's profiler; add --option onnxruntime.profile=true for a "
-                   "per-operator breakdown (the profiler itself slows each run).")
-    sections += [ops, bw_sec, energy]
-    accel = placement_rows(results)
-    if accel:
-        sec = Section("Placement, device time and GPU memory")
-        _text(sec, "Requested vs used execution providers (a dropped one is unavailable unless allow_fallback), "
-                   "nodes each provider took, and for GPU jobs: device compute time from CUDA events with inputs "
-                   "resident (no copies), host wall time of the same calls, host-to-device and device-to-host "
-                   "copy times of the inputs and outputs, and the agent's GPU memory (NVML). End-to-end latency "
-                   "(what an application sees) is the p50 of the main table.")
-        _table(sec, accel, PLACEMENT_COLUMNS)
+        comp = compare.comparison_rows(rows, results)
+        sec = Section("Framework comparison")
+        _text(sec, "Speed-up of p50 latency over the same model's onnx-fp32 on ONNX Runtime on the same device; "
+                   "fidelity is the cosine similarity of outputs to the FP32 PyTorch reference where measured.")
+        _table(sec, comp, cols(COMPARISON_COLUMNS))
+        if any(r.get("p50_ms") for r in comp):
+            sec.images.append(("Framework comparison", draw(plots.framework_comparison, comp, plot_dir / "comparison.png")))
         sections.append(sec)
 
-    sec = Section("Energy and thermal state", collapsed=True)
-    _table(sec, [r for r in rows if r["status"] == "ok"], cols(ENERGY_COLUMNS))
-    sections.append(sec)
-    sec = Section("Latency distributions")
-    for device in devices:
-        mine = [r for r in results if r.get("device_name") == device]
-        if any(r.get("status") == "ok" for r in mine):
-            sec.images.append(("Latency distribution — %s" % device, plots.latency_distribution(
-                mine, device, safe_child(plot_dir, "latency_%s.png" % slug_name(device)))))
+        boundaries = scenario_section(results, rows, plot_dir, sections)
+        sweet = accuracy_section(results, rows, plot_dir, sections)
+        roof = Section("Roofline")
+        bw_sec = Section("Bandwidth bottleneck")
+        energy = Section("Energy efficiency")
+        ceil_sec = Section("Device ceilings")
+        roof_rows: List[Dict[str, Any]] = []
+        op_rows: List[Dict[str, Any]] = []
+        for device in devices:
+            dev_results = [r for r in results if r.get("device_name") == device]
+            measured, sheet, note = compare.device_ceilings(ceilings.get(device))
+            points = compare.roofline_points(dev_results, measured)
+            for r in dev_results:
+                if r.get("status") == "ok":
+                    peak = peak_for(measured["peaks"], r.get("runtime_name", ""), precision_of(r.get("variant", "")),
+                                    r.get("compute_unit") or "cpu", accelerator_provider(r))
+                    unit_bw = (measured["bandwidth_gbps"] if (r.get("compute_unit") or "cpu") == "cpu" else
+                               (measured["peaks"].get("%s:%s/bandwidth" % (r.get("compute_unit"), accelerator_provider(r)))
+                                or {}).get("gbps"))
+                    op_rows += [dict(o, run_id=r.get("run_id")) for o in
+                                operator_rows(r, peak["gops"] if peak else None, unit_bw)]
+            llc = ((ceilings.get(device) or {}).get("bandwidth") or {}).get("llc_bytes")
+            for p in points:
+                roof_rows.append(dict(p, gflop=p["flops"] / 1e9, mbytes=p["bytes"] / 1e6, bound=short_bound(bound_text(p)),
+                                      efficiency_pct=100 * p["efficiency"] if p.get("efficiency") is not None else None,
+                                      note=p.get("no_roof_reason") or roof_note(p, llc if p.get("unit", "cpu") == "cpu"
+                                                                                else None)))
+            for r in dev_results:  # a measured job with no point still gets its row, saying why
+                why = unplaced_reason(r)
+                if why:
+                    roof_rows.append({"device": device, "model": r.get("model_name"), "variant": r.get("variant"),
+                                      "runtime": r.get("runtime_name"), "unit": r.get("compute_unit") or "cpu",
+                                      "note": why})
+            for unit, unit_points, unit_measured in compare.by_unit(points, measured):
+                if not unit_points:
+                    continue
+                title = device if unit == "cpu" else "%s %s (%s)" % (
+                    device, unit.upper(), str(unit_measured.get("provider")).replace("ExecutionProvider", " EP"))
+                name = "roofline_%s.png" % slug_name(device if unit == "cpu" else "%s-%s-%s" % (
+                    device, unit, str(unit_measured.get("provider")).replace("ExecutionProvider", "")))
+                roof.images.append(("Roofline — %s" % title, draw(plots.roofline, 
+                    title, unit_points, unit_measured, sheet if unit == "cpu" else None, safe_child(plot_dir, name))))
+            cpu_points = [p for p in points if (p.get("unit") or "cpu") == "cpu"]
+            if any(p.get("params") for p in cpu_points):
+                bw_sec.images.append(("Bandwidth bottleneck — %s" % device, draw(plots.bandwidth_bottleneck, 
+                    device, cpu_points, safe_child(plot_dir, "bandwidth_%s.png" % slug_name(device)))))
+            else:
+                _text(bw_sec, "%s: no CPU job with FLOPs, bytes and parameter counts to place (a failed job, a model "
+                              "file without analysis, or a job at another input shape than the one analysed)." % device)
+            if any((p.get("unit") or "cpu") != "cpu" for p in points):
+                _text(bw_sec, "%s: jobs on an accelerator are left out of this CPU/STREAM plot; their attained bandwidth "
+                              "is in the roofline table beside their unit's own ceiling." % device)
+            epoints, reason = compare.energy_points(dev_results)
+            if epoints:
+                energy.images.append(("Energy efficiency — %s" % device, draw(plots.energy_efficiency, 
+                    device, epoints, reason, safe_child(plot_dir, "energy_%s.png" % slug_name(device)))))
+            else:
+                _text(energy, "%s: no energy per inference — %s" % (device, reason))
+            c = ceilings.get(device) or {}
+            crow = [{"device": device, "what": k, "value": v.get("gops") or v.get("gbps"),
+                     "unit": "GB/s" if v.get("gbps") else "GOP/s" if k.endswith("int8") else "GFLOP/s",
+                     "method": v.get("method") + ("; provider options %s" % v["provider_options"]
+                                                  if v.get("provider_options") else "") if v.get("method") else None,
+                     "spread_pct": 100 * v["spread_rel"] if v.get("spread_rel") is not None else None}
+                    for k, v in sorted(measured["peaks"].items())]
+            for item in c.get("gpu") or []:
+                if item.get("reason"):
+                    crow.append({"device": device, "what": "gpu:%s %s %s" % (item.get("provider"), item.get("kind"),
+                                                                              item.get("precision")),
+                                 "value": None, "unit": "", "method": item.get("reason")})
+            bw = c.get("bandwidth") or {}
+            for kernel in ("copy", "scale", "add", "triad"):
+                if bw.get("%s_gbps" % kernel):
+                    spread = bw.get("%s_spread_rel" % kernel)
+                    crow.append({"device": device, "what": "STREAM %s" % kernel, "value": bw["%s_gbps" % kernel],
+                                 "unit": "GB/s", "method": bw.get("method"),
+                                 "spread_pct": 100 * spread if spread is not None else None})
+            for item in c.get("compute") or []:
+                if item.get("gops") is None:
+                    crow.append({"device": device, "what": "%s %s" % (item.get("precision"), item.get("runtime")),
+                                 "value": None, "unit": "", "method": item.get("reason")})
+            _text(ceil_sec, "%s — %s" % (device, note))
+            for line in trust.ceiling_provenance(c):
+                _text(ceil_sec, line)
+            across = {str(a.get("figure")): a for a in c.get("across_measurements") or [] if isinstance(a, dict)}
+            for row in crow:
+                key = row["what"].replace("STREAM triad", "triad") if row.get("what") else ""
+                a = across.get(key) or {}
+                row["across_pct"] = 100 * a["spread_rel"] if isinstance(a.get("spread_rel"), (int, float)) else None
+                row["change_pct"] = (100 * a["change_vs_previous_rel"] if isinstance(a.get("change_vs_previous_rel"),
+                                                                                     (int, float)) else None)
+                row["measurements"] = a.get("n")
+            if c.get("kept_untrusted"):
+                _text(ceil_sec, "%s — not trusted, kept rather than measured again: %s (--ceilings remeasure measures "
+                                "them now)" % (device, c["kept_untrusted"]))
+            if crow:
+                _table(ceil_sec, crow, [("device", "device"), ("what", "ceiling"), ("value", "measured"), ("unit", "unit"),
+                                        ("spread_pct", "spread of last trials %"),
+                                        ("change_pct", "vs previous measurement %"),
+                                        ("across_pct", "spread across measurements %"), ("measurements", "measurements"),
+                                        ("method", "method")])
+            if c.get("sweep"):
+                ceil_sec.images.append(("Working-set sweep — %s" % device,
+                                        draw(plots.working_set_sweep, device, c["sweep"], bw.get("llc_bytes"),
+                                                                safe_child(plot_dir, "sweep_%s.png" % slug_name(device)))))
+        _table(roof, roof_rows, [c for c in cols(ROOFLINE_COLUMNS) if c[0] not in ROOFLINE_FOLDED],
+               [c for c in cols(ROOFLINE_COLUMNS) if c[0] in ROOFLINE_FOLDED])
+        sections += [roof]
+        ops = Section("Per-operator placement")
+        if op_rows:
+            _text(ops, "From ONNX Runtime's profile; FLOPs and bytes per operator type from the exported graph.")
+            _table(ops, op_rows, cols(OPERATOR_COLUMNS))
         else:
-            _text(sec, "%s: no job measured anything." % device)
-    sections.append(sec)
-    ceil_sec.collapsed = True
-    sections.append(ceil_sec)
-    states: Dict[str, Dict[str, Any]] = {}
-    for r in results:
-        if isinstance(r.get("device"), dict) and r.get("device_name") not in states:
-            states[r["device_name"]] = r["device"]
-    sec = Section("Device states", collapsed=True)
-    _table(sec, [dict({k: f.get(k) for k, _ in DEVICE_FACTS}, device=d,
-                      memory_total="%.1f GiB" % (f["memory_total_bytes"] / 2 ** 30)
-                      if isinstance(f.get("memory_total_bytes"), (int, float)) else None) for d, f in states.items()],
-           [("device", "device")] + DEVICE_FACTS)
-    sections.append(sec)
-    sec = Section("Method", collapsed=True)
-    _text(sec, METHOD)
-    overhead = overhead_rows(stores, results)
-    if overhead:
-        _text(sec, "The harness's own cost, per job (seconds): measured = the agent's load, first inference, warm-up "
-                   "and timed window; agent overhead = the rest of the agent process (interpreter start, imports, "
-                   "device facts, model hash, inputs, conditions); host = deploy, probe, exec outside the agent, "
-                   "pull, checks and statistics. Run-level phases (plan, jobs, report) are in manifest.json "
-                   "(phases_s).")
-        _table(sec, overhead, OVERHEAD_COLUMNS)
-    sections.append(sec)
+            ops.collapsed = True
+            _text(ops, "No job ran with ONNX Runtime's profiler; add --option onnxruntime.profile=true for a "
+                       "per-operator breakdown (the profiler itself slows each run).")
+        sections += [ops, bw_sec, energy]
+        accel = placement_rows(results)
+        if accel:
+            sec = Section("Placement, device time and GPU memory")
+            _text(sec, "Requested vs used execution providers (a dropped one is unavailable unless allow_fallback), "
+                       "nodes each provider took, and for GPU jobs: device compute time from CUDA events with inputs "
+                       "resident (no copies), host wall time of the same calls, host-to-device and device-to-host "
+                       "copy times of the inputs and outputs, and the agent's GPU memory (NVML). End-to-end latency "
+                       "(what an application sees) is the p50 of the main table.")
+            _table(sec, accel, PLACEMENT_COLUMNS)
+            sections.append(sec)
+
+        sec = Section("Energy and thermal state", collapsed=True)
+        _table(sec, [r for r in rows if r["status"] == "ok"], cols(ENERGY_COLUMNS))
+        sections.append(sec)
+        sec = Section("Latency distributions")
+        for device in devices:
+            mine = [r for r in results if r.get("device_name") == device]
+            if any(r.get("status") == "ok" for r in mine):
+                sec.images.append(("Latency distribution — %s" % device, draw(plots.latency_distribution, 
+                    mine, device, safe_child(plot_dir, "latency_%s.png" % slug_name(device)))))
+            else:
+                _text(sec, "%s: no job measured anything." % device)
+        sections.append(sec)
+        ceil_sec.collapsed = True
+        sections.append(ceil_sec)
+        states: Dict[str, Dict[str, Any]] = {}
+        for r in results:
+            if isinstance(r.get("device"), dict) and r.get("device_name") not in states:
+                states[r["device_name"]] = r["device"]
+        sec = Section("Device states", collapsed=True)
+        _table(sec, [dict({k: f.get(k) for k, _ in DEVICE_FACTS}, device=d,
+                          memory_total="%.1f GiB" % (f["memory_total_bytes"] / 2 ** 30)
+                          if isinstance(f.get("memory_total_bytes"), (int, float)) else None) for d, f in states.items()],
+               [("device", "device")] + DEVICE_FACTS)
+        sections.append(sec)
+        sec = Section("Method", collapsed=True)
+        _text(sec, METHOD)
+        overhead = overhead_rows(stores, results)
+        if overhead:
+            _text(sec, "The harness's own cost, per job (seconds): measured = the agent's load, first inference, warm-up "
+                       "and timed window; agent overhead = the rest of the agent process (interpreter start, imports, "
+                       "device facts, model hash, inputs, conditions); host = deploy, probe, exec outside the agent, "
+                       "pull, checks and statistics. Run-level phases (plan, jobs, report) are in manifest.json "
+                       "(phases_s).")
+            _table(sec, overhead, OVERHEAD_COLUMNS)
+        sections.append(sec)
 
     run_ids = ", ".join(s.run_id for s in stores)
     head = headline([s.manifest() for s in stores], rows)

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..fmt import fmt_duration_ms  # noqa: E402
-from .plots import _save  # noqa: E402
+from .plots import _save, log_axis  # noqa: E402
 
 
 def timeline(title: str, intervals: List[Dict[str, Any]], analysis: Dict[str, Any], out: Path) -> Path:
@@ -32,7 +32,7 @@ def timeline(title: str, intervals: List[Dict[str, Any]], analysis: Dict[str, An
     ax.set_ylabel("latency ms")
     vals = [i.get(k) for i in intervals for k in ("p50_ms", "p99_ms") if isinstance(i.get(k), (int, float))]
     if vals and max(vals) / max(min(vals), 1e-9) > 20:
-        ax.set_yscale("log")
+        log_axis(ax, "y")
     onset = analysis.get("onset_s")
     for row in axes:
         if onset is not None:
@@ -70,7 +70,7 @@ def sweep(title: str, series: Dict[str, List[Dict[str, Any]]], sweep_name: str, 
         ax.axhline(budget_ms, color="red", lw=1.2, label="budget %g ms" % budget_ms)
     xs_all = sorted({r["sweep_value"] for rows in series.values() for r in rows})
     if xs_all and xs_all[-1] / max(xs_all[0], 1e-9) >= 8:
-        ax.set_xscale("log", base=2)
+        log_axis(ax, "x", base=2)
     ax.set_xticks(xs_all)
     ax.set_xticklabels([("%g" % x) for x in xs_all])
     ax.set_xlabel(sweep_name)

@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 
 from ..analysis.scenarios import boundary_text, budget_boundary, rank_change
 from ..paths import safe_child, slug_name
+from .drawing import draw
 from .sections import Section, _table, _text
 
 SUSTAINED_COLUMNS = [("device", "device"), ("model", "model"), ("variant", "variant"), ("runtime", "runtime"),
@@ -67,7 +68,7 @@ def scenario_section(results: List[Dict[str, Any]], rows: List[Dict[str, Any]], 
                                                                   r.get("variant"), r.get("job_id")))[:150]
             sec.images.append(("Timeline — %s / %s / %s on %s" % (r.get("model_name"), r.get("variant"),
                                                                  r.get("runtime_name"), r.get("device_name")),
-                               scenario_plots.timeline("%s · %s · %s on %s" % (
+                               draw(scenario_plots.timeline, "%s · %s · %s on %s" % (
                                    r.get("model_name"), r.get("variant"), r.get("runtime_name"), r.get("device_name")),
                                    sc.get("intervals") or [], a, safe_child(plot_dir, name))))
         _table(sec, srows, SUSTAINED_COLUMNS)
@@ -112,7 +113,7 @@ def scenario_section(results: List[Dict[str, Any]], rows: List[Dict[str, Any]], 
             groups.setdefault(key, {}).setdefault("%s · %s" % (r.get("variant"), r.get("runtime")), []).append(r)
         for key, series in sorted(groups.items()):
             sweep_name = next(iter(series.values()))[0]["sweep"]
-            sec.images.append(("Latency against %s — %s" % (sweep_name, key), scenario_plots.sweep(
+            sec.images.append(("Latency against %s — %s" % (sweep_name, key), draw(scenario_plots.sweep,
                 "Latency against %s — %s%s" % (sweep_name, key, ", budget %g ms" % budget if budget else ""),
                 series, sweep_name, budget, safe_child(plot_dir, "latency_vs_%s_%s.png" % (slug_name(sweep_name), slug_name(key)[:110])))))
         if budget:

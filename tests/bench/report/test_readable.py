@@ -147,3 +147,20 @@ def test_a_run_id_breaks_only_after_its_date() -> None:
 
     assert str(_break_id("20261207-043950-6750")) == '20261207-<wbr><span class="nw">043950-6750</span>'
     assert str(_break_id("2026-12-07 04:40")) == "2026-12-07 04:40" and str(_break_id("<r>")) == "&lt;r&gt;"
+
+
+def test_log_axes_write_plain_numbers_not_mathtext() -> None:
+    """0.2, 10, 1000 on a log axis — not 2×10⁻¹ (mathtext, whose parser was most of a report's plotting time)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    plots.log_axis(ax, "x")
+    plots.log_axis(ax, "y", base=2)
+    ax.set_xlim(0.15, 2000)
+    ax.set_ylim(1, 64)
+    fig.canvas.draw()
+    xs = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
+    ys = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    plt.close(fig)
+    assert {"1", "10", "100", "1000"} <= set(xs) and not any("$" in t or "e" in t for t in xs)
+    assert {"2", "8", "32"} <= set(ys) and not any("$" in t for t in ys)
