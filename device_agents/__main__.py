@@ -1,4 +1,4 @@
-"""``python -m device_agents probe | run JOB.json [--out RESULT.json]``: JSON in, JSON out."""
+"""``python -m device_agents probe | run JOB.json [--out RESULT.json] | serve``: JSON in, JSON out."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from .jsonio import read_json, write_json  # noqa: E402
 from .phases import Phases  # noqa: E402
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, t0: Optional[float] = None) -> int:
+    """The command line. ``t0``: a child forked by ``serve`` passes the moment of its fork (its phase clock's start)."""
     parser = argparse.ArgumentParser(prog="python -m device_agents",
                                      description="edgebench device agent: JSON in, JSON out.")
     sub = parser.add_subparsers(dest="command")
@@ -39,6 +40,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.add_argument("--lock", help="device lock: 'user' (per-user lock) or the path of a shared lab lock")
         p.add_argument("--lock-wait-s", type=float, help="give up waiting for the device lock after this many "
                        "seconds (default: half the deadline) and report device_busy")
+    sub.add_parser("serve", help="a warm agent: read job requests as JSON lines on standard input, fork a fresh "
+                   "process per job (see device_agents/serve.py)")
     args = parser.parse_args(argv)
 
     if args.command == "probe":
@@ -47,14 +50,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         write_json(probe(), args.out)
         return 0
     if args.command in ("run", "microbench"):
-        return _guarded(args)
+        return _guarded(args, t0)
+    if args.command == "serve":
+        from .serve import serve
+
+        return serve(main)
     parser.print_help(sys.stderr)
     return 2
 
 
-def _guarded(args: argparse.Namespace) -> int:
+def _guarded(args: argparse.Namespace, t0: Optional[float] = None) -> int:
     """``run`` and ``microbench``: under the deadline, the host watches and the device lock; always one
-    JSON result written (``device_busy`` / ``lock_unsafe`` when the lock cannot be had)."""
+    JSON result written (``device_busy`` / ``lock_unsafe`` when the lock cannot be had). ``t0``: the fork of a
+    child of ``serve`` (its clock starts there, with a ``fork`` phase instead of the interpreter's start)."""
     from .guard import DeviceBusy, LockUnsafe, device_lock, start_deadline, start_parent_watch, start_stdin_watch
 
     start_deadline(args.deadline_s)
@@ -70,10 +78,14 @@ def _guarded(args: argparse.Namespace) -> int:
         return 2
     job_id = data.get("job_id") if isinstance(data, dict) else None
     wait_s = args.lock_wait_s if args.lock_wait_s is not None else (args.deadline_s or 7200.0) / 2.0
-    started = interpreter_start_s()  # before _T0: the clock starts that much earlier, so 'total' covers it
-    phases = Phases(start=_T0 - (started or 0.0))
-    if started is not None:
-        phases.add("interpreter_start", started)
+    if t0 is not None:
+        phases = Phases(start=t0)
+        phases.add("fork", time.perf_counter() - t0)
+    else:
+        started = interpreter_start_s()  # before _T0: the clock starts that much earlier, so 'total' covers it
+        phases = Phases(start=_T0 - (started or 0.0))
+        if started is not None:
+            phases.add("interpreter_start", started)
     try:
         with device_lock(args.lock, timeout_s=wait_s, on_wait=_say_waiting) as lock:
             phases.add("lock_wait", lock.waited_s or 0.0)

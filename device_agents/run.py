@@ -39,6 +39,9 @@ TIMED_CALL = {
 }
 
 
+#: How the job's process was made (``serve`` sets it in the children it forks).
+PROCESS = "one fresh agent process per job"
+
 #: Run cap while the window is stretched for energy (time, not count, must end such a window).
 STRETCHED_MAX_RUNS = 1000000
 
@@ -379,7 +382,7 @@ def run_job(data: Any, phases: Optional[Phases] = None) -> Dict[str, Any]:
         result["method"] = {
             "timer": "time.perf_counter_ns around each timed call",
             "timed_call": TIMED_CALL.get(job.runtime, "Runtime.run_once"),
-            "process": "one fresh agent process per job",
+            "process": PROCESS,
             "latency_unit": "ms",
         }
         with ph.phase("probe"):

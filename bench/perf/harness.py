@@ -177,6 +177,7 @@ def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
     bench = [sys.executable, "-m", "bench", "run", "--device", "local", "--ceilings", "skip"]
     one: List[Dict[str, Any]] = []
     many: List[Dict[str, Any]] = []
+    own: List[Dict[str, Any]] = []  # the same 16 jobs, each in an agent process of its own (no warm agent)
     print("harness cost: %d interleaved rounds on the local device (bench run as a user types it vs a raw script)"
           % rounds)
     for r in range(rounds):
@@ -195,14 +196,19 @@ def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
                     "valid": bool((job.get("validity") or {}).get("valid"))})
         print("  round %d  one job: bench run %.2f s, raw script %.2f s (%d calls)  → harness +%.2f s  job %s"
               % (r + 1, wall, raw_wall, calls, wall - raw_wall, _validity_codes(job)))
-        wall_m, proc = _timed(bench + ["--runs", "20", "--min-seconds", "0.2", "--warmup", "2"] + copies, env)
-        run = _newest_run(work / "cost-results")
-        jobs = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
-        measured = sum(sum(float((j.get("phases_s") or {}).get(k, 0.0)) for k in MEASURED_PHASES) for j in jobs)
-        ok = sum(1 for j in jobs if j.get("status") == "ok")
-        many.append({"wall": wall_m, "measured": measured, "n": len(jobs), "ok": ok})
-        print("  round %d  %d jobs: bench run %.2f s, agents' measured phases %.2f s → %.3f s per job beyond them"
-              " (%d ok)" % (r + 1, jobs_many, wall_m, measured, (wall_m - measured) / max(1, len(jobs)), ok))
+        for warm, into in (("1", many), ("0", own)):  # the default (warm agent), then a process per job
+            wall_m, proc = _timed(bench + ["--runs", "20", "--min-seconds", "0.2", "--warmup", "2"] + copies,
+                                  dict(env, EDGEBENCH_WARM_AGENT=warm))
+            run = _newest_run(work / "cost-results")
+            jobs = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+            measured = sum(sum(float((j.get("phases_s") or {}).get(k, 0.0)) for k in MEASURED_PHASES) for j in jobs)
+            ok = sum(1 for j in jobs if j.get("status") == "ok")
+            forked = sum(1 for j in jobs if "forked" in str((j.get("method") or {}).get("process")))
+            into.append({"wall": wall_m, "measured": measured, "n": len(jobs), "ok": ok})
+            print("  round %d  %d jobs: bench run %.2f s, agents' measured phases %.2f s → %.3f s per job beyond them"
+                  " (%d ok; %d forked from the warm agent%s)" % (
+                      r + 1, jobs_many, wall_m, measured, (wall_m - measured) / max(1, len(jobs)), ok, forked,
+                      "" if warm == "1" else ", EDGEBENCH_WARM_AGENT=0"))
     med = statistics.median
 
     def spread(values: List[float]) -> str:
@@ -216,6 +222,9 @@ def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
                                                  med(diffs), spread(diffs)))
     print("%d jobs (tiny MatMul model): %.3f s per job beyond the agents' measured phases (budget 0.5 s), "
           "median of %d rounds (%s)" % (jobs_many, med(per_job), rounds, spread(per_job)))
+    own_per_job = [(m["wall"] - m["measured"]) / max(1, m["n"]) for m in own]
+    print("  the same without the warm agent (EDGEBENCH_WARM_AGENT=0, an agent process per job): %.3f s per job (%s)"
+          % (med(own_per_job), spread(own_per_job)))
     _print_phases(one)
     if not any(o["valid"] for o in one):
         print("note: no round's job was valid on this host (see the round lines): the latency is noisy, the "

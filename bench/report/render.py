@@ -82,7 +82,8 @@ DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_mode
                 ("python_version", "Python"), ("agent_version", "agent")]
 
 METHOD = (
-    "Each job runs in a fresh agent process on the device. Latency is `time.perf_counter_ns` around the "
+    "Each job runs in a fresh agent process on the device (on the local machine a process forked per job from a "
+    "warm agent that started the interpreter and imported numpy once; each job says which in method.process). Latency is `time.perf_counter_ns` around the "
     "runtime's own run call (ONNX Runtime `InferenceSession.run`, LiteRT `Interpreter.invoke`) on inputs "
     "generated from the model's signature with a fixed seed. After the model load and a separately timed first "
     "inference, a warm-up runs, then the timed window runs until both the minimum run count and the minimum "
@@ -443,7 +444,7 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         overhead = overhead_rows(stores, results)
         if overhead:
             _text(sec, "The harness's own cost, per job (seconds): measured = the agent's load, first inference, warm-up "
-                       "and timed window; agent overhead = the rest of the agent process (interpreter start, imports, "
+                       "and timed window; agent overhead = the rest of the agent process (interpreter start or fork, imports, "
                        "device facts, model hash, inputs, conditions); host = deploy, probe, exec outside the agent, "
                        "pull, checks and statistics. Run-level phases (plan, jobs, report) are in manifest.json "
                        "(phases_s).")

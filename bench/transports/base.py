@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno as _errno
 import shlex
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -131,3 +132,14 @@ class Transport:
 
     def close(self) -> None:
         """Release the connection; nothing the harness started may keep running on the device."""
+
+
+def signal_name(returncode: Optional[int]) -> Optional[str]:
+    """``"SIGSEGV"`` for a return code of ``-11`` (a death by signal, as ``subprocess`` reports it); None
+    for a normal exit."""
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return "signal %d" % -returncode

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .base import ExecResult, Transport, TransportError, describe_exc
+from .base import ExecResult, Transport, TransportError, describe_exc, signal_name
+from .warm import READY_TIMEOUT_S, WarmAgent, WarmAgentUnavailable
 
 
 #: Files the local device gets as hard links (never the agent's own files, which must be private copies).
@@ -28,6 +29,13 @@ class LocalTransport(Transport):
         self.name = name  # the inventory's name for this machine, for messages
         Path(root).mkdir(parents=True, exist_ok=True)
         self._proc: Optional[subprocess.Popen] = None
+        #: Agent jobs run in children of a warm agent (bench/transports/warm.py) unless it failed once in this run
+        #: or ``EDGEBENCH_WARM_AGENT=0``; then each job starts an agent process of its own.
+        self.warm_agents = os.environ.get("EDGEBENCH_WARM_AGENT", "1") != "0"
+        self._warm: Optional[WarmAgent] = None
+        self._warm_key: Optional[tuple] = None
+        #: Why the warm agent is off for the rest of this run (None while it is on or was never tried).
+        self.warm_off_reason: Optional[str] = None
 
     def file_sha256(self, remote: str) -> Optional[str]:
         from device_agents.hashing import sha256_file
@@ -81,6 +89,33 @@ class LocalTransport(Transport):
              env: Optional[Dict[str, str]] = None) -> ExecResult:
         full_env = dict(os.environ)
         full_env.update(env or {})
+        if self.warm_agents and cwd and argv[1:4] == ["-m", "device_agents", "run"]:
+            try:
+                return self._warm_exec(argv, timeout_s, cwd, full_env)
+            except WarmAgentUnavailable as exc:  # nothing of the job ran: it runs in a process of its own
+                self.warm_agents, self.warm_off_reason = False, str(exc)
+        return self._exec_process(argv, timeout_s, cwd, full_env)
+
+    def _warm_exec(self, argv: List[str], timeout_s: float, cwd: str, env: Dict[str, str]) -> ExecResult:
+        """The job in a child of the warm agent for this interpreter and environment (started on first use, one at a
+        time: a job with another interpreter or environment ends the previous one)."""
+        key = (tuple(argv[:3]), tuple(sorted(env.items())))
+        if self._warm is not None and (self._warm_key != key or not self._warm.alive()):
+            self._warm.close()
+            self._warm = None
+        if self._warm is None:
+            # its folder: the run's jobs folder (a job's own folder is removed after the job)
+            self._warm = WarmAgent(argv[:3], env, os.path.dirname(cwd.rstrip("/")) or cwd,
+                                   min(READY_TIMEOUT_S, max(1.0, timeout_s)))
+            self._warm_key = key
+        res = self._warm.run(argv[3:], cwd, timeout_s)
+        if not self._warm.alive():  # it ended under the job: the rest of the run starts processes of their own
+            self._warm = None
+            self.warm_agents, self.warm_off_reason = False, "the warm agent ended while a job ran"
+        return res
+
+    def _exec_process(self, argv: List[str], timeout_s: float, cwd: Optional[str], full_env: Dict[str, str]
+                      ) -> ExecResult:
         start = time.perf_counter()
         killed: Optional[bool] = None
         proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -106,20 +141,18 @@ class LocalTransport(Transport):
         proc = self._proc
         if proc is not None:
             _kill_group(proc)
+        warm = self._warm
+        if warm is not None:
+            warm.abort()
+
+    def close(self) -> None:
+        """End the warm agent (a running job's processes with it)."""
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.close()
 
     def remove_tree(self, remote: str) -> None:
         shutil.rmtree(remote, ignore_errors=True)
-
-
-def signal_name(returncode: Optional[int]) -> Optional[str]:
-    """``"SIGSEGV"`` for a return code of ``-11`` (a death by signal, as ``subprocess`` reports it); None
-    for a normal exit."""
-    if returncode is None or returncode >= 0:
-        return None
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return "signal %d" % -returncode
 
 
 def _kill_group(proc: subprocess.Popen) -> bool:

@@ -48,8 +48,9 @@ def wait_for_result(results: Path, device: str = "", timeout: float = 120) -> No
 
 
 def agents_of(run_id: str) -> List[int]:
-    """Agent processes still running for this run (their job folder is under jobs/<run_id>/)."""
-    ps = subprocess.run(["pgrep", "-f", "device_agents run"], capture_output=True, text=True)
+    """Agent processes still running for this run (a job's own, or the warm agent and the jobs it forked: their folder
+    is under jobs/<run_id>/)."""
+    ps = subprocess.run(["pgrep", "-f", "device_agents (run|serve)"], capture_output=True, text=True)
     left = []
     for pid in ps.stdout.split():
         try:

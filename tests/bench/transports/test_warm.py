@@ -1,0 +1,144 @@
+"""The local transport's warm agent (bench/transports/warm.py + device_agents/serve.py), through
+``LocalTransport.exec`` as the runner calls it: real agent processes, a real ONNX model. Jobs run in forked children;
+a timeout kills the job and keeps the warm agent; a warm agent killed mid-job is that job's agent killed and the rest
+of the run starts processes of their own; an interpreter that cannot serve hands its jobs to processes of their own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from bench.transports.local import LocalTransport
+from tests.conftest import REPO, quick_measure
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm agent forks (POSIX)")
+
+FORKED = "a fresh process per job, forked from a warm agent"
+OWN = "one fresh agent process per job"
+
+
+def _job(t: LocalTransport, name: str, model: Path, **measure: Any) -> str:
+    d = Path(t.root) / "jobs" / "run1" / name
+    d.mkdir(parents=True)
+    (d / "job.json").write_text(json.dumps({"job_id": name, "model": {"path": str(model)}, "runtime": "onnxruntime",
+                                            "measure": quick_measure(**measure)}))
+    return str(d)
+
+
+def _argv(python: str = sys.executable) -> List[str]:
+    return [python, "-m", "device_agents", "run", "job.json", "--out", "result.json", "--watch-parent"]
+
+
+def _run(t: LocalTransport, d: str, timeout_s: float = 60, python: str = sys.executable) -> Any:
+    return t.exec(_argv(python), timeout_s=timeout_s, cwd=d, env={"PYTHONPATH": str(REPO)})
+
+
+def _result(d: str) -> dict:
+    return json.loads((Path(d) / "result.json").read_text())
+
+
+def _servers() -> List[int]:
+    out = subprocess.run(["pgrep", "-f", "device_agents serve"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _gone(pid: int, within_s: float = 10) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if "zombie" in Path("/proc/%d/status" % pid).read_text().lower():
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_jobs_run_in_children_of_one_warm_agent_which_close_ends(tmp_path: Path, tiny_onnx: Path) -> None:
+    t = LocalTransport(str(tmp_path / "dev"))
+    try:
+        servers = []
+        for name in ("a", "b", "c"):
+            d = _job(t, name, tiny_onnx)
+            res = _run(t, d)
+            assert res.returncode == 0 and not res.timed_out, res.stderr
+            r = _result(d)
+            assert r["status"] == "ok" and r["method"]["process"].startswith(FORKED)
+            assert t._warm is not None
+            servers.append(t._warm.proc.pid)  # type: ignore[union-attr]
+        assert len(set(servers)) == 1  # one warm agent for the run
+        assert not list(Path(d).glob(".agent-*"))  # the child's output files were read and removed
+    finally:
+        t.close()
+    assert _gone(servers[0]) and servers[0] not in _servers()
+
+
+def test_a_timeout_kills_the_job_and_keeps_the_warm_agent(tmp_path: Path, tiny_onnx: Path) -> None:
+    t = LocalTransport(str(tmp_path / "dev"))
+    try:
+        d = _job(t, "slow", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+        t0 = time.monotonic()
+        res = _run(t, d, timeout_s=2)
+        assert res.timed_out and res.kill_confirmed and time.monotonic() - t0 < 20
+        assert res.signal == "SIGKILL"
+        assert t._warm is not None and t._warm.alive()
+        d2 = _job(t, "next", tiny_onnx)
+        assert _run(t, d2).returncode == 0 and _result(d2)["method"]["process"].startswith(FORKED)
+    finally:
+        t.close()
+
+
+def test_a_warm_agent_killed_mid_job_is_that_jobs_agent_killed(tmp_path: Path, tiny_onnx: Path) -> None:
+    t = LocalTransport(str(tmp_path / "dev"))
+    try:
+        _run(t, _job(t, "first", tiny_onnx))
+        server = t._warm.proc.pid  # type: ignore[union-attr]
+        d = _job(t, "victim", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+        import threading
+
+        def kill_soon() -> None:
+            time.sleep(1.5)
+            os.kill(server, signal.SIGKILL)
+
+        threading.Thread(target=kill_soon, daemon=True).start()
+        res = _run(t, d, timeout_s=60)
+        assert res.returncode == -signal.SIGKILL and res.signal == "SIGKILL" and not res.timed_out
+        assert "warm agent ended while this job ran" in res.stderr
+        assert t.warm_agents is False and "ended while a job ran" in (t.warm_off_reason or "")
+        d2 = _job(t, "after", tiny_onnx)
+        assert _run(t, d2).returncode == 0
+        assert _result(d2)["method"]["process"] == OWN  # the rest of the run: processes of their own
+    finally:
+        t.close()
+
+
+def test_an_interpreter_that_cannot_serve_hands_the_job_to_its_own_process(tmp_path: Path, tiny_onnx: Path) -> None:
+    """A device 'python' (a wrapper) that runs jobs but fails to serve: the job runs, in a process of its own."""
+    wrapper = tmp_path / "python-no-serve"
+    wrapper.write_text('#!/bin/sh\n[ "$3" = serve ] && exit 3\nexec %s "$@"\n' % sys.executable)
+    wrapper.chmod(0o755)
+    t = LocalTransport(str(tmp_path / "dev"))
+    try:
+        d = _job(t, "a", tiny_onnx)
+        res = _run(t, d, python=str(wrapper))
+        assert res.returncode == 0, res.stderr
+        assert _result(d)["method"]["process"] == OWN
+        assert t.warm_agents is False and "did not start" in (t.warm_off_reason or "")
+    finally:
+        t.close()
+
+
+def test_warm_agent_off_by_environment(tmp_path: Path, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEBENCH_WARM_AGENT", "0")
+    t = LocalTransport(str(tmp_path / "dev"))
+    d = _job(t, "a", tiny_onnx)
+    assert _run(t, d).returncode == 0 and _result(d)["method"]["process"] == OWN
+    assert t._warm is None
