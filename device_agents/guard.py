@@ -198,9 +198,15 @@ class device_lock:
             self._fd = None
 
 
+#: The parent this process must have (a child of the warm agent sets the agent's pid: if the agent died before the
+#: watch started, the parent has already changed and the job ends at once instead of watching its new parent).
+EXPECTED_PARENT: Optional[int] = None
+
+
 def start_parent_watch(interval_s: float = 0.5) -> None:
-    """End the agent when its parent (the local harness) dies: the parent pid changes on re-parenting."""
-    parent = os.getppid()
+    """End the agent when its parent (the local harness, or the warm agent) dies: the parent pid changes on
+    re-parenting."""
+    parent = EXPECTED_PARENT if EXPECTED_PARENT is not None else os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -23,7 +23,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import AGENT_VERSION
 
@@ -81,26 +81,30 @@ def _request(line: bytes) -> Dict[str, Any]:
     return {"argv": argv, "cwd": cwd}
 
 
-def _child(main: Main, req: Dict[str, Any], t_fork: float) -> None:
-    """In the forked child: become the job's process (own session, folder, output files), run it, exit."""
+def _child(main: Main, req: Dict[str, Any], t_fork: float, server: int, home: str) -> None:
+    """In the forked child: become the job's process (output files, own session, folder), run it, exit. ``server``:
+    the warm agent's pid (the parent the host watch must see); ``home``: its folder when it started."""
     code = 1
     try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(os.open(os.path.join(req["cwd"], STDOUT_FILE), flags, 0o600), 1)
+        os.dup2(os.open(os.path.join(req["cwd"], STDERR_FILE), flags, 0o600), 2)
         os.setsid()
-        home = os.getcwd()
         os.chdir(req["cwd"])
         if sys.path and os.path.abspath(sys.path[0] or ".") == home:
             sys.path[0] = os.getcwd()  # as in a process started in the job's folder (``python -m`` puts it first)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        os.dup2(os.open(STDOUT_FILE, flags, 0o600), 1)
-        os.dup2(os.open(STDERR_FILE, flags, 0o600), 2)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        from . import run
+        from . import guard, run
 
+        guard.EXPECTED_PARENT = server  # the host watch ends this job if the warm agent is already gone
         run.PROCESS = PROCESS_NOTE
         code = main(req["argv"], t0=t_fork)
-    except SystemExit as exc:  # argparse on bad flags
-        code = exc.code if isinstance(exc.code, int) else 2
+    except SystemExit as exc:  # argparse on bad flags, sys.exit in the job
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            sys.stderr.write("%s\n" % (exc.code,))
+            code = 1
     except BaseException:  # noqa: B902 — anything: its traceback in the job's stderr file, exit 1
         import traceback
 
@@ -113,40 +117,51 @@ def _child(main: Main, req: Dict[str, Any], t_fork: float) -> None:
             os._exit(code)
 
 
+def exit_code(status: int) -> int:
+    """``waitpid``'s status as ``subprocess`` reports it: the exit status, or minus the signal (Python 3.8)."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
 def _wait(pid: int, lines: _Lines) -> Optional[int]:
-    """The child's exit code (minus a signal); None when the host went away first (the child's group killed)."""
-    pidfd = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            pidfd = None
+    """The child's exit code (minus a signal); None when the host went away first (the child's group killed).
+    A thread blocks in ``waitpid`` and wakes this loop through a pipe (no polling during the job's window); it has
+    ended before the next fork."""
+    import threading
+
+    rfd, wfd = os.pipe()
+    status: List[int] = []
+
+    def reap() -> None:
+        status.append(os.waitpid(pid, 0)[1])
+        os.write(wfd, b"x")
+
+    waiter = threading.Thread(target=reap, name="edgebench-serve-reap", daemon=True)
+    waiter.start()
     try:
-        while True:
-            watch = [lines.fd] if not lines.eof else []
-            ready, _, _ = select.select(watch + ([pidfd] if pidfd is not None else []), [], [],
-                                        None if pidfd is not None else 0.01)
+        while not status:
+            ready, _, _ = select.select([rfd] + ([lines.fd] if not lines.eof else []), [], [])
             if lines.fd in ready:
                 lines.fill()
                 if lines.eof:  # the host is gone: nothing of this job may keep running
                     _kill_group(pid)
-                    os.waitpid(pid, 0)
+                    waiter.join()
                     return None
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
+        waiter.join()
+        return exit_code(status[0])
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
+        _kill_group(pid)  # helpers the job left behind (its group outlives it only through them)
+        os.close(rfd)
+        os.close(wfd)
 
 
 def _kill_group(pid: int) -> None:
-    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            target()
-            return
-        except OSError:
-            continue
+    """SIGKILL the job's process group (it leads one: setsid); nothing if it is gone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def serve(main: Main) -> int:
@@ -156,7 +171,8 @@ def serve(main: Main) -> int:
     from . import guard, run  # noqa: F401 — the agent's own modules, as a job imports them
 
     sys.stdout.flush()
-    _send({"ready": True, "pid": os.getpid(), "agent_version": AGENT_VERSION})
+    home, me = os.getcwd(), os.getpid()
+    _send({"ready": True, "pid": me, "agent_version": AGENT_VERSION})
     lines = _Lines(0)
     while True:
         line = lines.take()
@@ -170,9 +186,13 @@ def serve(main: Main) -> int:
             _send({"refused": str(exc)[:300]})
             continue
         t_fork = time.perf_counter()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): nothing ran, the host starts its own
+            _send({"refused": "fork failed: %s" % exc})
+            continue
         if pid == 0:
-            _child(main, req, t_fork)
+            _child(main, req, t_fork, me, home)
         _send({"started": pid})
         code = _wait(pid, lines)
         if code is None:

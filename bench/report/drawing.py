@@ -69,9 +69,14 @@ def draw_all(calls: List[PlotCall], processes: Optional[int] = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     children: List[Tuple[int, List[PlotCall]]] = []
+    mine = list(shares[0])
     try:
         for share in shares[1:]:
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had: this share is drawn here
+                mine += share
+                continue
             if pid == 0:  # the child: draw its share, leave without running the parent's exit handlers
                 code = 0
                 try:
@@ -82,7 +87,7 @@ def draw_all(calls: List[PlotCall], processes: Optional[int] = None) -> int:
                 finally:
                     os._exit(code)
             children.append((pid, share))
-        for fn, args in shares[0]:
+        for fn, args in mine:
             fn(*args)
     finally:
         again: List[PlotCall] = []

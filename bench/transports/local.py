@@ -8,6 +8,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -36,6 +37,7 @@ class LocalTransport(Transport):
         self._warm_key: Optional[tuple] = None
         #: Why the warm agent is off for the rest of this run (None while it is on or was never tried).
         self.warm_off_reason: Optional[str] = None
+        self._aborted = threading.Event()
 
     def file_sha256(self, remote: str) -> Optional[str]:
         from device_agents.hashing import sha256_file
@@ -89,11 +91,15 @@ class LocalTransport(Transport):
              env: Optional[Dict[str, str]] = None) -> ExecResult:
         full_env = dict(os.environ)
         full_env.update(env or {})
+        if self._aborted.is_set():
+            return _aborted()
         if self.warm_agents and cwd and argv[1:4] == ["-m", "device_agents", "run"]:
             try:
                 return self._warm_exec(argv, timeout_s, cwd, full_env)
             except WarmAgentUnavailable as exc:  # nothing of the job ran: it runs in a process of its own
                 self.warm_agents, self.warm_off_reason = False, str(exc)
+                if self._aborted.is_set():  # the warm agent was killed by abort(): nothing more starts
+                    return _aborted()
         return self._exec_process(argv, timeout_s, cwd, full_env)
 
     def _warm_exec(self, argv: List[str], timeout_s: float, cwd: str, env: Dict[str, str]) -> ExecResult:
@@ -104,10 +110,18 @@ class LocalTransport(Transport):
             self._warm.close()
             self._warm = None
         if self._warm is None:
-            # its folder: the run's jobs folder (a job's own folder is removed after the job)
+            # its folder: the run's jobs folder (a job's own folder is removed after the job); published before it
+            # is ready, so abort() can end it while it starts
             self._warm = WarmAgent(argv[:3], env, os.path.dirname(cwd.rstrip("/")) or cwd,
                                    min(READY_TIMEOUT_S, max(1.0, timeout_s)))
             self._warm_key = key
+            if self._aborted.is_set():
+                self._warm.abort()
+            try:
+                self._warm.wait_ready()
+            except WarmAgentUnavailable:
+                self._warm = None
+                raise
         res = self._warm.run(argv[3:], cwd, timeout_s)
         if not self._warm.alive():  # it ended under the job: the rest of the run starts processes of their own
             self._warm = None
@@ -138,6 +152,8 @@ class LocalTransport(Transport):
                           signal=signal_name(proc.returncode), kill_confirmed=killed)
 
     def abort(self) -> None:
+        """Kill what runs now (from another thread); nothing starts on this transport afterwards."""
+        self._aborted.set()
         proc = self._proc
         if proc is not None:
             _kill_group(proc)
@@ -153,6 +169,12 @@ class LocalTransport(Transport):
 
     def remove_tree(self, remote: str) -> None:
         shutil.rmtree(remote, ignore_errors=True)
+
+
+def _aborted() -> ExecResult:
+    """What exec gives once the transport was aborted: nothing started, as if killed at once."""
+    return ExecResult(-signal.SIGKILL, "", "edgebench: aborted before this started", False, 0.0, signal="SIGKILL",
+                      kill_confirmed=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> bool:

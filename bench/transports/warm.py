@@ -49,19 +49,26 @@ class WarmAgent:
         self._buf = b""
         self._lock = threading.Lock()
         self.child: Optional[int] = None  # the running job's pid (its own process group)
+        self.ready_timeout_s = ready_timeout_s
+        self.stderr_path = os.path.join(cwd, ".warm-agent-stderr")
         try:
-            self.proc: Optional[subprocess.Popen] = subprocess.Popen(
-                self.prefix + ["serve"], cwd=cwd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, start_new_session=True)
+            with open(self.stderr_path, "wb") as err:
+                self.proc: Optional[subprocess.Popen] = subprocess.Popen(
+                    self.prefix + ["serve"], cwd=cwd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=err, start_new_session=True)
         except OSError as exc:
             self.proc = None
             raise WarmAgentUnavailable("the warm agent could not start: %s" % exc) from exc
+
+    def wait_ready(self) -> None:
+        """Until the warm agent says it is ready (its imports done); WarmAgentUnavailable when it does not."""
         try:
-            hello = self._message(time.monotonic() + ready_timeout_s)
+            hello = self._message(time.monotonic() + self.ready_timeout_s)
         except (_Gone, TimeoutError) as exc:
+            why = ("no answer within %.0f s" % self.ready_timeout_s if isinstance(exc, TimeoutError)
+                   else "it ended%s" % _tail(self.stderr_path))
             self.close()
-            raise WarmAgentUnavailable("the warm agent did not start (%s)" % (
-                "no answer within %.0f s" % ready_timeout_s if isinstance(exc, TimeoutError) else "it ended")) from exc
+            raise WarmAgentUnavailable("the warm agent did not start (%s)" % why) from exc
         if hello.get("ready") is not True or not isinstance(hello.get("pid"), int):
             self.close()
             raise WarmAgentUnavailable("the warm agent said %r instead of ready" % str(hello)[:200])
@@ -104,14 +111,26 @@ class WarmAgent:
         try:
             self.proc.stdin.write((json.dumps({"argv": argv, "cwd": cwd}) + "\n").encode())
             self.proc.stdin.flush()
+        except OSError as exc:  # it had ended: the request never reached it, nothing ran
+            self.close()
+            raise WarmAgentUnavailable("the warm agent had ended (%s)" % exc) from exc
+        try:
             msg = self._message(min(deadline, time.monotonic() + READY_TIMEOUT_S))
-        except (OSError, _Gone, TimeoutError) as exc:
+        except (_Gone, TimeoutError):
+            # the request was sent: a child may have been forked (it ends itself, its parent gone), so this is the
+            # job's agent killed, not a job that never started
+            self.abort()
             self.close()
-            raise WarmAgentUnavailable("the warm agent did not take the job (%s)" % (
-                type(exc).__name__ if not isinstance(exc, _Gone) else "it ended")) from exc
-        if "refused" in msg or not isinstance(msg.get("started"), int) or msg["started"] <= 1:
+            return ExecResult(-signal.SIGKILL, "", "edgebench: the warm agent ended before it said the job started",
+                              False, time.perf_counter() - start, signal="SIGKILL", kill_confirmed=None)
+        if "refused" in msg:  # nothing ran
             self.close()
-            raise WarmAgentUnavailable("the warm agent refused the job: %s" % str(msg)[:300])
+            raise WarmAgentUnavailable("the warm agent refused the job: %s" % str(msg["refused"])[:300])
+        if not isinstance(msg.get("started"), int) or isinstance(msg.get("started"), bool) or msg["started"] <= 1:
+            self.abort()
+            self.close()
+            return ExecResult(-signal.SIGKILL, "", "edgebench: the warm agent said %r instead of the job's pid"
+                              % str(msg)[:200], False, time.perf_counter() - start, signal="SIGKILL")
         with self._lock:
             self.child = msg["started"]
         timed_out, killed = False, None
@@ -186,6 +205,15 @@ class WarmAgent:
                 os.killpg(proc.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _tail(path: str) -> str:
+    """': <last line of the file>' when it has one (the warm agent's standard error)."""
+    try:
+        lines = Path(path).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return (": " + lines[-1][:300]) if lines else ""
 
 
 def _read(cwd: str, name: str) -> str:

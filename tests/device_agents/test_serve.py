@@ -125,3 +125,18 @@ def test_the_host_going_away_ends_the_server_and_its_running_job(tmp_path: Path,
         time.sleep(0.05)
     assert not _alive(child), "the job's process outlived the warm agent"
     assert not (d / "result.json").exists()
+
+
+def test_a_childs_own_deadline_ends_it(tmp_path: Path, tiny_onnx: Path) -> None:
+    """The agent's flags hold inside a forked child: --deadline-s ends the job (it kills its own process group, itself
+    included, as a process of its own does), the server goes on."""
+    srv = Server(tmp_path)
+    srv.read()
+    d = _job_dir(tmp_path, "deadline", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+    t0 = time.monotonic()
+    srv.send({"argv": ["run", "job.json", "--out", "result.json", "--deadline-s", "2"], "cwd": str(d)})
+    child = srv.read()["started"]
+    assert srv.read() == {"exit": -9}
+    assert time.monotonic() - t0 < 15 and not _alive(child)
+    assert "deadline passed" in (d / ".agent-stderr").read_text()
+    assert srv.end() == 0

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, List
@@ -62,6 +63,35 @@ def _gone(pid: int, within_s: float = 10) -> bool:
     return False
 
 
+def _procs_in(d: str) -> List[int]:
+    """Live processes whose working folder is ``d`` (a job's processes)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == d and "zombie" not in (entry / "status").read_text().lower():
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
+def _none_left_in(d: str, within_s: float = 10) -> bool:
+    deadline = time.monotonic() + within_s
+    while _procs_in(d) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _procs_in(d)
+
+
+def _later(seconds: float, fn: Any) -> threading.Thread:
+    def go() -> None:
+        time.sleep(seconds)
+        fn()
+    th = threading.Thread(target=go, daemon=True)
+    th.start()
+    return th
+
+
 def test_jobs_run_in_children_of_one_warm_agent_which_close_ends(tmp_path: Path, tiny_onnx: Path) -> None:
     t = LocalTransport(str(tmp_path / "dev"))
     try:
@@ -88,7 +118,7 @@ def test_a_timeout_kills_the_job_and_keeps_the_warm_agent(tmp_path: Path, tiny_o
         t0 = time.monotonic()
         res = _run(t, d, timeout_s=2)
         assert res.timed_out and res.kill_confirmed and time.monotonic() - t0 < 20
-        assert res.signal == "SIGKILL"
+        assert res.signal == "SIGKILL" and _none_left_in(d)
         assert t._warm is not None and t._warm.alive()
         d2 = _job(t, "next", tiny_onnx)
         assert _run(t, d2).returncode == 0 and _result(d2)["method"]["process"].startswith(FORKED)
@@ -102,15 +132,10 @@ def test_a_warm_agent_killed_mid_job_is_that_jobs_agent_killed(tmp_path: Path, t
         _run(t, _job(t, "first", tiny_onnx))
         server = t._warm.proc.pid  # type: ignore[union-attr]
         d = _job(t, "victim", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
-        import threading
-
-        def kill_soon() -> None:
-            time.sleep(1.5)
-            os.kill(server, signal.SIGKILL)
-
-        threading.Thread(target=kill_soon, daemon=True).start()
+        _later(1.5, lambda: os.kill(server, signal.SIGKILL))
         res = _run(t, d, timeout_s=60)
         assert res.returncode == -signal.SIGKILL and res.signal == "SIGKILL" and not res.timed_out
+        assert _none_left_in(d)  # the job's own process went with its warm agent
         assert "warm agent ended while this job ran" in res.stderr
         assert t.warm_agents is False and "ended while a job ran" in (t.warm_off_reason or "")
         d2 = _job(t, "after", tiny_onnx)
@@ -142,3 +167,78 @@ def test_warm_agent_off_by_environment(tmp_path: Path, tiny_onnx: Path, monkeypa
     d = _job(t, "a", tiny_onnx)
     assert _run(t, d).returncode == 0 and _result(d)["method"]["process"] == OWN
     assert t._warm is None
+
+
+def test_abort_mid_job_kills_it_and_nothing_starts_afterwards(tmp_path: Path, tiny_onnx: Path) -> None:
+    t = LocalTransport(str(tmp_path / "dev"))
+    try:
+        d = _job(t, "long", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+        _later(1.5, t.abort)  # Ctrl-C on the host: the runner aborts its devices' transports from another thread
+        t0 = time.monotonic()
+        res = _run(t, d)
+        assert res.signal == "SIGKILL" and time.monotonic() - t0 < 15
+        assert _none_left_in(d) and _servers_gone(t)
+        d2 = _job(t, "after", tiny_onnx)
+        res2 = _run(t, d2)
+        assert res2.signal == "SIGKILL" and "aborted" in res2.stderr and not (Path(d2) / "result.json").exists()
+    finally:
+        t.close()
+
+
+def test_abort_while_the_warm_agent_starts_runs_nothing(tmp_path: Path, tiny_onnx: Path) -> None:
+    """Aborted during the warm agent's start-up (a slow interpreter): no fall-back to a process of its own."""
+    slow = tmp_path / "python-slow"
+    slow.write_text('#!/bin/sh\nsleep 3\nexec %s "$@"\n' % sys.executable)
+    slow.chmod(0o755)
+    t = LocalTransport(str(tmp_path / "dev"))
+    try:
+        d = _job(t, "a", tiny_onnx)
+        _later(0.5, t.abort)
+        res = _run(t, d, python=str(slow))
+        assert res.signal == "SIGKILL" and not (Path(d) / "result.json").exists()
+        assert _none_left_in(d) and _none_left_in(str(Path(d).parent))
+    finally:
+        t.close()
+
+
+def test_the_host_dying_ends_the_warm_agent_and_its_job(tmp_path: Path, tiny_onnx: Path) -> None:
+    """A host process (the harness) SIGKILLed mid-job: the warm agent sees its input close and kills the job."""
+    d = tmp_path / "dev" / "jobs" / "run1" / "long"
+    d.mkdir(parents=True)
+    (d / "job.json").write_text(json.dumps({"job_id": "long", "model": {"path": str(tiny_onnx)},
+                                            "runtime": "onnxruntime",
+                                            "measure": quick_measure(min_seconds=60.0, max_runs=10 ** 9)}))
+    host = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from bench.transports.local import LocalTransport; "
+        "t = LocalTransport(sys.argv[1]); "
+        "t.exec([sys.executable, '-m', 'device_agents', 'run', 'job.json', '--out', 'result.json', "
+        "'--watch-parent'], timeout_s=120, cwd=sys.argv[2], env={'PYTHONPATH': sys.argv[3]})"),
+        str(tmp_path / "dev"), str(d), str(REPO)], cwd=str(REPO))
+    try:
+        deadline = time.monotonic() + 30
+        while not _procs_in(str(d)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _procs_in(str(d)), "the job never started"
+        time.sleep(1.0)
+        host.kill()
+        host.wait()
+        assert _none_left_in(str(d)) and _none_left_in(str(d.parent))
+    finally:
+        host.kill()
+
+
+def test_a_refused_request_is_a_job_that_never_started(tmp_path: Path) -> None:
+    from bench.transports.warm import WarmAgent, WarmAgentUnavailable
+
+    agent = WarmAgent([sys.executable, "-m", "device_agents"], dict(os.environ, PYTHONPATH=str(REPO)),
+                      str(tmp_path), 60)
+    try:
+        agent.wait_ready()
+        with pytest.raises(WarmAgentUnavailable, match="refused the job: cwd must be an existing folder"):
+            agent.run(["run", "job.json"], str(tmp_path / "no-such-folder"), 30)
+    finally:
+        agent.close()
+
+
+def _servers_gone(t: LocalTransport) -> bool:
+    return t._warm is None or not t._warm.alive()
