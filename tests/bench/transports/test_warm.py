@@ -63,6 +63,13 @@ def _gone(pid: int, within_s: float = 10) -> bool:
     return False
 
 
+def _interpreter(path: Path, first: str) -> Path:
+    """A device 'python': a shell wrapper that runs ``first``, then this interpreter with its arguments."""
+    path.write_text('#!/bin/sh\n%s\nexec %s "$@"\n' % (first, sys.executable))
+    path.chmod(0o755)
+    return path
+
+
 def _procs_in(d: str) -> List[int]:
     """Live processes whose working folder is ``d`` (a job's processes)."""
     out = []
@@ -147,9 +154,7 @@ def test_a_warm_agent_killed_mid_job_is_that_jobs_agent_killed(tmp_path: Path, t
 
 def test_an_interpreter_that_cannot_serve_hands_the_job_to_its_own_process(tmp_path: Path, tiny_onnx: Path) -> None:
     """A device 'python' (a wrapper) that runs jobs but fails to serve: the job runs, in a process of its own."""
-    wrapper = tmp_path / "python-no-serve"
-    wrapper.write_text('#!/bin/sh\n[ "$3" = serve ] && exit 3\nexec %s "$@"\n' % sys.executable)
-    wrapper.chmod(0o755)
+    wrapper = _interpreter(tmp_path / "python-no-serve", '[ "$3" = serve ] && exit 3')
     t = LocalTransport(str(tmp_path / "dev"))
     try:
         d = _job(t, "a", tiny_onnx)
@@ -187,9 +192,7 @@ def test_abort_mid_job_kills_it_and_nothing_starts_afterwards(tmp_path: Path, ti
 
 def test_abort_while_the_warm_agent_starts_runs_nothing(tmp_path: Path, tiny_onnx: Path) -> None:
     """Aborted during the warm agent's start-up (a slow interpreter): no fall-back to a process of its own."""
-    slow = tmp_path / "python-slow"
-    slow.write_text('#!/bin/sh\nsleep 3\nexec %s "$@"\n' % sys.executable)
-    slow.chmod(0o755)
+    slow = _interpreter(tmp_path / "python-slow", "sleep 3")
     t = LocalTransport(str(tmp_path / "dev"))
     try:
         d = _job(t, "a", tiny_onnx)
