@@ -82,8 +82,9 @@ DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_mode
                 ("python_version", "Python"), ("agent_version", "agent")]
 
 METHOD = (
-    "Each job runs in a fresh agent process on the device (on the local machine a process forked per job from a "
-    "warm agent that started the interpreter and imported numpy once; each job says which in method.process). Latency is `time.perf_counter_ns` around the "
+    "Each job runs in a fresh agent process on the device (on the local machine, unless EDGEBENCH_WARM_AGENT=0, a "
+    "process forked per job from a warm agent that started the interpreter and imported numpy once; the line below "
+    "says how each job's process was made). Latency is `time.perf_counter_ns` around the "
     "runtime's own run call (ONNX Runtime `InferenceSession.run`, LiteRT `Interpreter.invoke`) on inputs "
     "generated from the model's signature with a fixed seed. After the model load and a separately timed first "
     "inference, a warm-up runs, then the timed window runs until both the minimum run count and the minimum "
@@ -441,6 +442,14 @@ def render_report(stores: List[RunStore], out_dir: Path) -> Dict[str, Path]:
         sections.append(sec)
         sec = Section("Method", collapsed=True)
         _text(sec, METHOD)
+        made: Dict[str, int] = {}
+        for r in results:
+            how = (r.get("method") or {}).get("process") if isinstance(r.get("method"), dict) else None
+            if isinstance(how, str):
+                made[how[:200]] = made.get(how[:200], 0) + 1
+        if made:
+            _text(sec, "How the jobs' processes were made (method.process): " + "; ".join(
+                "%d job(s): %s" % (n, how) for how, n in sorted(made.items(), key=lambda kv: -kv[1])) + ".")
         overhead = overhead_rows(stores, results)
         if overhead:
             _text(sec, "The harness's own cost, per job (seconds): measured = the agent's load, first inference, warm-up "

@@ -97,6 +97,9 @@ def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) ->
     for j in jobs.values():
         assert j["status"] == "ok" and j["stats"]["n"] == len(j["latencies_ms"]) >= 10
         assert j["device"]["arch"] and j["host"]["exec_s"] > 0
+        # the local machine's jobs are forked from the warm agent, and say so (bench/transports/warm.py)
+        assert j["method"]["process"].startswith("a fresh process per job, forked from a warm agent")
+        assert "fork" in j["phases_s"] and "interpreter_start" not in j["phases_s"]
     with open(run / "samples.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == sum(len(j["latencies_ms"]) for j in jobs.values())
@@ -112,6 +115,7 @@ def test_default_run_measures_reports_and_stores(tmp_path: Path, zoo_default) ->
     assert ceilings["bandwidth"]["triad_gbps"] > 0
     assert {c["precision"] for c in ceilings["compute"] if c["gops"]} >= {"fp32", "int8"}
     md = (run / "report.md").read_text()
+    assert "How the jobs' processes were made (method.process): 3 job(s): a fresh process per job, forked" in md
     roof = md.split("## Roofline")[1].split("##")[0]
     # a bound with its uncertainty: memory / compute, or "near the ridge: cannot tell", and "roof not trusted"
     # where the ceilings were measured on a busy or unsteady host (issue 25)
