@@ -22,14 +22,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from device_agents.serve import STDERR_FILE, STDOUT_FILE  # the child's output files in its job folder
+
 from .base import ExecResult, signal_name
 
 #: Seconds to wait for the warm agent's "ready" at most (less when the job's own timeout is shorter).
 READY_TIMEOUT_S = 30.0
-
-#: The child's output files in its job folder (device_agents/serve.py writes them).
-STDOUT_FILE = ".agent-stdout"
-STDERR_FILE = ".agent-stderr"
 
 
 class WarmAgentUnavailable(Exception):

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -24,6 +24,14 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm agent 
 
 FORKED = "a fresh process per job, forked from a warm agent"
 OWN = "one fresh agent process per job"
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[LocalTransport]:
+    """The local machine as a device, its warm agent ended after the test."""
+    t = LocalTransport(str(tmp_path / "dev"))
+    yield t
+    t.close()
 
 
 def _job(t: LocalTransport, name: str, model: Path, **measure: Any) -> str:
@@ -99,71 +107,60 @@ def _later(seconds: float, fn: Any) -> threading.Thread:
     return th
 
 
-def test_jobs_run_in_children_of_one_warm_agent_which_close_ends(tmp_path: Path, tiny_onnx: Path) -> None:
-    t = LocalTransport(str(tmp_path / "dev"))
-    try:
-        servers = []
-        for name in ("a", "b", "c"):
-            d = _job(t, name, tiny_onnx)
-            res = _run(t, d)
-            assert res.returncode == 0 and not res.timed_out, res.stderr
-            r = _result(d)
-            assert r["status"] == "ok" and r["method"]["process"].startswith(FORKED)
-            assert t._warm is not None
-            servers.append(t._warm.proc.pid)  # type: ignore[union-attr]
-        assert len(set(servers)) == 1  # one warm agent for the run
-        assert not list(Path(d).glob(".agent-*"))  # the child's output files were read and removed
-    finally:
-        t.close()
+def test_jobs_run_in_children_of_one_warm_agent_which_close_ends(tmp_path: Path, tiny_onnx: Path,
+        local: LocalTransport) -> None:
+    servers = []
+    for name in ("a", "b", "c"):
+        d = _job(local, name, tiny_onnx)
+        res = _run(local, d)
+        assert res.returncode == 0 and not res.timed_out, res.stderr
+        r = _result(d)
+        assert r["status"] == "ok" and r["method"]["process"].startswith(FORKED)
+        assert local._warm is not None
+        servers.append(local._warm.proc.pid)  # type: ignore[union-attr]
+    assert len(set(servers)) == 1  # one warm agent for the run
+    assert not list(Path(d).glob(".agent-*"))  # the child's output files were read and removed
+    local.close()  # the end of the run
     assert _gone(servers[0]) and servers[0] not in _servers()
 
 
-def test_a_timeout_kills_the_job_and_keeps_the_warm_agent(tmp_path: Path, tiny_onnx: Path) -> None:
-    t = LocalTransport(str(tmp_path / "dev"))
-    try:
-        d = _job(t, "slow", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
-        t0 = time.monotonic()
-        res = _run(t, d, timeout_s=2)
-        assert res.timed_out and res.kill_confirmed and time.monotonic() - t0 < 20
-        assert res.signal == "SIGKILL" and _none_left_in(d)
-        assert t._warm is not None and t._warm.alive()
-        d2 = _job(t, "next", tiny_onnx)
-        assert _run(t, d2).returncode == 0 and _result(d2)["method"]["process"].startswith(FORKED)
-    finally:
-        t.close()
+def test_a_timeout_kills_the_job_and_keeps_the_warm_agent(tmp_path: Path, tiny_onnx: Path,
+        local: LocalTransport) -> None:
+    d = _job(local, "slow", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+    t0 = time.monotonic()
+    res = _run(local, d, timeout_s=2)
+    assert res.timed_out and res.kill_confirmed and time.monotonic() - t0 < 20
+    assert res.signal == "SIGKILL" and _none_left_in(d)
+    assert local._warm is not None and local._warm.alive()
+    d2 = _job(local, "next", tiny_onnx)
+    assert _run(local, d2).returncode == 0 and _result(d2)["method"]["process"].startswith(FORKED)
 
 
-def test_a_warm_agent_killed_mid_job_is_that_jobs_agent_killed(tmp_path: Path, tiny_onnx: Path) -> None:
-    t = LocalTransport(str(tmp_path / "dev"))
-    try:
-        _run(t, _job(t, "first", tiny_onnx))
-        server = t._warm.proc.pid  # type: ignore[union-attr]
-        d = _job(t, "victim", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
-        _later(1.5, lambda: os.kill(server, signal.SIGKILL))
-        res = _run(t, d, timeout_s=60)
-        assert res.returncode == -signal.SIGKILL and res.signal == "SIGKILL" and not res.timed_out
-        assert _none_left_in(d)  # the job's own process went with its warm agent
-        assert "warm agent ended while this job ran" in res.stderr
-        assert t.warm_agents is False and "ended while a job ran" in (t.warm_off_reason or "")
-        d2 = _job(t, "after", tiny_onnx)
-        assert _run(t, d2).returncode == 0
-        assert _result(d2)["method"]["process"] == OWN  # the rest of the run: processes of their own
-    finally:
-        t.close()
+def test_a_warm_agent_killed_mid_job_is_that_jobs_agent_killed(tmp_path: Path, tiny_onnx: Path,
+        local: LocalTransport) -> None:
+    _run(local, _job(local, "first", tiny_onnx))
+    server = local._warm.proc.pid  # type: ignore[union-attr]
+    d = _job(local, "victim", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+    _later(1.5, lambda: os.kill(server, signal.SIGKILL))
+    res = _run(local, d, timeout_s=60)
+    assert res.returncode == -signal.SIGKILL and res.signal == "SIGKILL" and not res.timed_out
+    assert _none_left_in(d)  # the job's own process went with its warm agent
+    assert "warm agent ended while this job ran" in res.stderr
+    assert local.warm_agents is False and "ended while a job ran" in (local.warm_off_reason or "")
+    d2 = _job(local, "after", tiny_onnx)
+    assert _run(local, d2).returncode == 0
+    assert _result(d2)["method"]["process"] == OWN  # the rest of the run: processes of their own
 
 
-def test_an_interpreter_that_cannot_serve_hands_the_job_to_its_own_process(tmp_path: Path, tiny_onnx: Path) -> None:
+def test_an_interpreter_that_cannot_serve_hands_the_job_to_its_own_process(tmp_path: Path, tiny_onnx: Path,
+        local: LocalTransport) -> None:
     """A device 'python' (a wrapper) that runs jobs but fails to serve: the job runs, in a process of its own."""
     wrapper = _interpreter(tmp_path / "python-no-serve", '[ "$3" = serve ] && exit 3')
-    t = LocalTransport(str(tmp_path / "dev"))
-    try:
-        d = _job(t, "a", tiny_onnx)
-        res = _run(t, d, python=str(wrapper))
-        assert res.returncode == 0, res.stderr
-        assert _result(d)["method"]["process"] == OWN
-        assert t.warm_agents is False and "did not start" in (t.warm_off_reason or "")
-    finally:
-        t.close()
+    d = _job(local, "a", tiny_onnx)
+    res = _run(local, d, python=str(wrapper))
+    assert res.returncode == 0, res.stderr
+    assert _result(d)["method"]["process"] == OWN
+    assert local.warm_agents is False and "did not start" in (local.warm_off_reason or "")
 
 
 def test_warm_agent_off_by_environment(tmp_path: Path, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,34 +171,28 @@ def test_warm_agent_off_by_environment(tmp_path: Path, tiny_onnx: Path, monkeypa
     assert t._warm is None
 
 
-def test_abort_mid_job_kills_it_and_nothing_starts_afterwards(tmp_path: Path, tiny_onnx: Path) -> None:
-    t = LocalTransport(str(tmp_path / "dev"))
-    try:
-        d = _job(t, "long", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
-        _later(1.5, t.abort)  # Ctrl-C on the host: the runner aborts its devices' transports from another thread
-        t0 = time.monotonic()
-        res = _run(t, d)
-        assert res.signal == "SIGKILL" and time.monotonic() - t0 < 15
-        assert _none_left_in(d) and _servers_gone(t)
-        d2 = _job(t, "after", tiny_onnx)
-        res2 = _run(t, d2)
-        assert res2.signal == "SIGKILL" and "aborted" in res2.stderr and not (Path(d2) / "result.json").exists()
-    finally:
-        t.close()
+def test_abort_mid_job_kills_it_and_nothing_starts_afterwards(tmp_path: Path, tiny_onnx: Path,
+        local: LocalTransport) -> None:
+    d = _job(local, "long", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
+    _later(1.5, local.abort)  # Ctrl-C on the host: the runner aborts its devices' transports from another thread
+    t0 = time.monotonic()
+    res = _run(local, d)
+    assert res.signal == "SIGKILL" and time.monotonic() - t0 < 15
+    assert _none_left_in(d) and _servers_gone(local)
+    d2 = _job(local, "after", tiny_onnx)
+    res2 = _run(local, d2)
+    assert res2.signal == "SIGKILL" and "aborted" in res2.stderr and not (Path(d2) / "result.json").exists()
 
 
-def test_abort_while_the_warm_agent_starts_runs_nothing(tmp_path: Path, tiny_onnx: Path) -> None:
+def test_abort_while_the_warm_agent_starts_runs_nothing(tmp_path: Path, tiny_onnx: Path,
+        local: LocalTransport) -> None:
     """Aborted during the warm agent's start-up (a slow interpreter): no fall-back to a process of its own."""
     slow = _interpreter(tmp_path / "python-slow", "sleep 3")
-    t = LocalTransport(str(tmp_path / "dev"))
-    try:
-        d = _job(t, "a", tiny_onnx)
-        _later(0.5, t.abort)
-        res = _run(t, d, python=str(slow))
-        assert res.signal == "SIGKILL" and not (Path(d) / "result.json").exists()
-        assert _none_left_in(d) and _none_left_in(str(Path(d).parent))
-    finally:
-        t.close()
+    d = _job(local, "a", tiny_onnx)
+    _later(0.5, local.abort)
+    res = _run(local, d, python=str(slow))
+    assert res.signal == "SIGKILL" and not (Path(d) / "result.json").exists()
+    assert _none_left_in(d) and _none_left_in(str(Path(d).parent))
 
 
 def test_the_host_dying_ends_the_warm_agent_and_its_job(tmp_path: Path, tiny_onnx: Path) -> None:
