@@ -72,7 +72,8 @@ def _gone(pid: int, within_s: float = 10) -> bool:
 
 
 def _interpreter(path: Path, first: str) -> Path:
-    """A device 'python': a shell wrapper that runs ``first``, then this interpreter with its arguments."""
+    """A stand-in device 'python': a shell wrapper that runs ``first`` (fail to serve, start slowly), then this
+    interpreter with its arguments — the real agent behind it."""
     path.write_text('#!/bin/sh\n%s\nexec %s "$@"\n' % (first, sys.executable))
     path.chmod(0o755)
     return path
