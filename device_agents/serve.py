@@ -8,11 +8,14 @@ its inputs; no runtime is imported here, so a job's memory figures hold the same
 Protocol, one JSON object per line (standard library only, like the rest of the agent):
   server → host  ``{"ready": true, "pid": N, "agent_version": ...}`` once, when the imports are done;
   host → server  ``{"argv": ["run", "job.json", "--out", "result.json", ...], "cwd": "<job folder>"}`` per job
-                 (only ``run``: a probe or a microbenchmark is a process of its own);
-  server → host  ``{"started": PID}`` when the child is forked, then ``{"exit": CODE}`` when it ended (CODE is the
-                 exit status, or minus the signal that ended it), or ``{"refused": "why"}`` for a bad request.
-The child writes its standard output and error to ``.agent-stdout`` / ``.agent-stderr`` in the job folder. The
-server ends when its standard input closes (the host is done or gone), killing a running child's group first.
+                 (only ``run``: a probe or a microbenchmark is a process of its own), with ``"pid_file": "agent.pid"``
+                 where the host kills a job through a file holding its process group (over SSH);
+  server → host  ``{"started": PID}`` when the child is forked, then ``{"exit": CODE, "stdout": ..., "stderr": ...}``
+                 when it ended (CODE is the exit status, or minus the signal that ended it; the child's output, its
+                 last ``OUTPUT_CAP_BYTES`` each), or ``{"refused": "why"}`` for a bad request.
+The child writes its standard output and error to ``.agent-stdout`` / ``.agent-stderr`` in the job folder (sent
+back and removed when it exits; left there when the host went away first). The server ends when its standard input
+closes (the host is done, gone, or its SSH channel closed), killing a running child's group first.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from . import AGENT_VERSION
 #: The child's output files, in its job folder.
 STDOUT_FILE = ".agent-stdout"
 STDERR_FILE = ".agent-stderr"
+
+#: The most of a child's standard output or error sent back in its exit message (bytes; its end is kept).
+OUTPUT_CAP_BYTES = 256 * 1024
 
 #: What a result's ``method.process`` says of a child forked here.
 PROCESS_NOTE = ("a fresh process per job, forked from a warm agent (the interpreter, numpy and the agent's modules "
@@ -78,7 +84,11 @@ def _request(line: bytes) -> Dict[str, Any]:
         raise ValueError("argv must be a list of strings starting with 'run'")
     if not isinstance(cwd, str) or not os.path.isdir(cwd):
         raise ValueError("cwd must be an existing folder: %r" % (cwd,))
-    return {"argv": argv, "cwd": cwd}
+    pid_file = req.get("pid_file")
+    if pid_file is not None and not (isinstance(pid_file, str) and 0 < len(pid_file) <= 64 and pid_file.strip(".")
+                                     and all(c.isalnum() or c in "._-" for c in pid_file)):
+        raise ValueError("pid_file must be a plain file name: %r" % (pid_file,))
+    return {"argv": argv, "cwd": cwd, "pid_file": pid_file}
 
 
 def _child(main: Main, req: Dict[str, Any], t_fork: float, server: int, home: str) -> None:
@@ -92,6 +102,9 @@ def _child(main: Main, req: Dict[str, Any], t_fork: float, server: int, home: st
         os.dup2(os.open(os.path.join(req["cwd"], STDERR_FILE), flags, 0o600), 2)
         os.setsid()
         os.chdir(req["cwd"])
+        if req["pid_file"]:  # the job's process group, for a host that kills it from another connection
+            with open(req["pid_file"], "w") as fh:
+                fh.write(str(os.getpid()))
         if sys.path and os.path.abspath(sys.path[0] or ".") == home:
             sys.path[0] = os.getcwd()  # as in a process started in the job's folder (``python -m`` puts it first)
         from . import guard, run
@@ -156,6 +169,24 @@ def _wait(pid: int, lines: _Lines) -> Optional[int]:
         os.close(wfd)
 
 
+def _output(cwd: str, name: str) -> str:
+    """A child's output file, its last OUTPUT_CAP_BYTES (a first line says what was cut), then removed; "" when
+    absent."""
+    path = os.path.join(cwd, name)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - OUTPUT_CAP_BYTES))
+            data = fh.read()
+        os.remove(path)
+    except (IOError, OSError):
+        return ""
+    text = data.decode("utf-8", "replace")
+    if size > len(data):
+        text = "[edgebench: the first %d bytes of this output were cut]\n%s" % (size - len(data), text)
+    return text
+
+
 def _kill_group(pid: int) -> None:
     """SIGKILL the job's process group (it leads one: setsid); nothing if it is gone."""
     try:
@@ -197,5 +228,5 @@ def serve(main: Main) -> int:
         code = _wait(pid, lines)
         if code is None:
             return 0
-        _send({"exit": code})
+        _send({"exit": code, "stdout": _output(req["cwd"], STDOUT_FILE), "stderr": _output(req["cwd"], STDERR_FILE)})
 

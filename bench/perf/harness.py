@@ -156,6 +156,86 @@ def _newest_run(results: Path) -> Path:
 
 
 
+def spread(values: List[float]) -> str:
+    """How far a figure's rounds lie apart, relative to their median, and whether that is too far to read it as is."""
+    med = statistics.median(values) if values else 0.0
+    s = (max(values) - min(values)) / med if len(values) > 1 and med > 0 else 0.0
+    return "spread %.0f %%%s" % (100 * s, " — NOISY: the host was busy, read with care" if s > SPREAD_MAX else "")
+
+
+def _copies(work: Path, n: int) -> List[str]:
+    """``--model-file`` arguments for ``n`` copies of the tiny MatMul model (same graph, own file: one job each)."""
+    tiny = _tiny_onnx(work)
+    args: List[str] = []
+    for i in range(n):
+        p = work / ("tiny%02d.onnx" % i)
+        p.write_bytes(Path(tiny.path).read_bytes())
+        args += ["--model-file", str(p)]
+    return args
+
+
+def _many_jobs(bench: List[str], copies: List[str], env: Dict[str, str], results: Path, warm: str
+               ) -> Dict[str, Any]:
+    """One ``bench run`` of the copies (20 runs, 0.2 s each), with the warm agent on (``warm`` "1") or off ("0"):
+    its wall time (s), the agents' measured phases summed (s), and its jobs counted."""
+    import json
+
+    wall, proc = _timed(bench + ["--runs", "20", "--min-seconds", "0.2", "--warmup", "2"] + copies,
+                        dict(env, EDGEBENCH_WARM_AGENT=warm))
+    run = _newest_run(results)
+    jobs = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+    exec_s = [float((j.get("host") or {}).get("exec_s") or 0.0) for j in jobs]
+    return {"wall": wall, "warm": warm, "n": len(jobs), "rc": proc.returncode,
+            "measured": sum(sum(float((j.get("phases_s") or {}).get(k, 0.0)) for k in MEASURED_PHASES) for j in jobs),
+            "ok": sum(1 for j in jobs if j.get("status") == "ok"),
+            "forked": sum(1 for j in jobs if "forked" in str((j.get("method") or {}).get("process"))),
+            "exec_s": statistics.median(exec_s) if exec_s else None,
+            "errors": sorted({str(j.get("error_type")) for j in jobs if j.get("status") != "ok"})}
+
+
+def _many_line(m: Dict[str, Any], jobs_many: int) -> str:
+    return ("%d jobs: bench run %.2f s, agents' measured phases %.2f s → %.3f s per job beyond them (%d ok; %d forked "
+            "from the warm agent%s)" % (jobs_many, m["wall"], m["measured"], (m["wall"] - m["measured"]) / max(1, m["n"]),
+                                        m["ok"], m["forked"], "" if m["warm"] == "1" else ", EDGEBENCH_WARM_AGENT=0"))
+
+
+def _per_job(ms: List[Dict[str, Any]]) -> List[float]:
+    return [(m["wall"] - m["measured"]) / max(1, m["n"]) for m in ms]
+
+
+def device_cost(work: Path, device: str, rounds: int = 3, jobs_many: int = 16) -> int:
+    """The harness's cost per job on a device of the inventory (``devices.yaml`` or ``EDGEBENCH_DEVICES``): the
+    16-job run of ``cost`` on it, with its warm agent and without (an agent process per job), interleaved; each job's
+    time on the host beyond the agent's measured phases, and the median time of one job's agent command (``exec``)."""
+    import os
+
+    copies = _copies(work, jobs_many)
+    results = work / "device-cost-results"
+    results.mkdir(exist_ok=True)
+    env = dict(os.environ, EDGEBENCH_RESULTS=str(results))
+    bench = [sys.executable, "-m", "bench", "run", "--device", device, "--ceilings", "skip"]
+    by: Dict[str, List[Dict[str, Any]]] = {"1": [], "0": []}
+    print("harness cost on device %r: %d interleaved rounds, %d jobs with its warm agent and without" % (
+        device, rounds, jobs_many))
+    for r in range(rounds):
+        for warm in ("1", "0"):
+            m = _many_jobs(bench, copies, env, results, warm)
+            if m["ok"] == 0:
+                print("device cost: no job ran on %r (exit %s; %s): check the device with `bench devices`" % (
+                    device, m["rc"], ", ".join(m["errors"]) or "no job results"), file=sys.stderr)
+                return 1
+            by[warm].append(m)
+            print("  round %d  %s; one job's agent command %.3f s (median)" % (r + 1, _many_line(m, jobs_many),
+                                                                             m["exec_s"]))
+    med = statistics.median
+    for warm, what in (("1", "with the warm agent"), ("0", "an agent process per job (EDGEBENCH_WARM_AGENT=0)")):
+        per = _per_job(by[warm])
+        execs = [m["exec_s"] for m in by[warm]]
+        print("%s: %.3f s per job beyond the agents' measured phases (%s); one job's agent command %.3f s (%s)" % (
+            what, med(per), spread(per), med(execs), spread(execs)))
+    return 0
+
+
 def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
     """Wall time of ``bench run`` (one job; ``jobs_many`` jobs) against a raw script running the same model the
     same number of times, interleaved; every round's jobs judged by bench.analysis.validity; the phase breakdown."""
@@ -166,12 +246,7 @@ def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
     if art is None:
         print("cost: tinybert-4 onnx-fp32 could not be built", file=sys.stderr)
         return 1
-    tiny = _tiny_onnx(work)
-    copies = []
-    for i in range(jobs_many):
-        p = work / ("tiny%02d.onnx" % i)
-        p.write_bytes(Path(tiny.path).read_bytes() + b"")  # same graph, own file: one job each
-        copies += ["--model-file", str(p)]
+    copies = _copies(work, jobs_many)
     env = dict(os.environ, EDGEBENCH_RESULTS=str(work / "cost-results"))
     (work / "cost-results").mkdir(exist_ok=True)
     bench = [sys.executable, "-m", "bench", "run", "--device", "local", "--ceilings", "skip"]
@@ -197,32 +272,17 @@ def harness_cost(work: Path, rounds: int = 3, jobs_many: int = 16) -> int:
         print("  round %d  one job: bench run %.2f s, raw script %.2f s (%d calls)  → harness +%.2f s  job %s"
               % (r + 1, wall, raw_wall, calls, wall - raw_wall, _validity_codes(job)))
         for warm, into in (("1", many), ("0", own)):  # the default (warm agent), then a process per job
-            wall_m, proc = _timed(bench + ["--runs", "20", "--min-seconds", "0.2", "--warmup", "2"] + copies,
-                                  dict(env, EDGEBENCH_WARM_AGENT=warm))
-            run = _newest_run(work / "cost-results")
-            jobs = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
-            measured = sum(sum(float((j.get("phases_s") or {}).get(k, 0.0)) for k in MEASURED_PHASES) for j in jobs)
-            ok = sum(1 for j in jobs if j.get("status") == "ok")
-            forked = sum(1 for j in jobs if "forked" in str((j.get("method") or {}).get("process")))
-            into.append({"wall": wall_m, "measured": measured, "n": len(jobs), "ok": ok})
-            print("  round %d  %d jobs: bench run %.2f s, agents' measured phases %.2f s → %.3f s per job beyond them"
-                  " (%d ok; %d forked from the warm agent%s)" % (
-                      r + 1, jobs_many, wall_m, measured, (wall_m - measured) / max(1, len(jobs)), ok, forked,
-                      "" if warm == "1" else ", EDGEBENCH_WARM_AGENT=0"))
+            into.append(_many_jobs(bench, copies, env, work / "cost-results", warm))
+            print("  round %d  %s" % (r + 1, _many_line(into[-1], jobs_many)))
     med = statistics.median
-
-    def spread(values: List[float]) -> str:
-        s = (max(values) - min(values)) / med(values) if len(values) > 1 and med(values) > 0 else 0.0
-        return "spread %.0f %%%s" % (100 * s, " — NOISY: the host was busy, read with care" if s > SPREAD_MAX else "")
-
     diffs = [o["wall"] - o["raw"] for o in one]
-    per_job = [(m["wall"] - m["measured"]) / max(1, m["n"]) for m in many]
+    per_job = _per_job(many)
     print("\none job (tinybert-4 onnx-fp32), median of %d rounds: bench run %.2f s, raw script %.2f s, "
           "difference %.2f s (budget 4 s; %s)" % (rounds, med(o["wall"] for o in one), med(o["raw"] for o in one),
                                                  med(diffs), spread(diffs)))
     print("%d jobs (tiny MatMul model): %.3f s per job beyond the agents' measured phases (budget 0.5 s), "
           "median of %d rounds (%s)" % (jobs_many, med(per_job), rounds, spread(per_job)))
-    own_per_job = [(m["wall"] - m["measured"]) / max(1, m["n"]) for m in own]
+    own_per_job = _per_job(own)
     print("  the same without the warm agent (EDGEBENCH_WARM_AGENT=0, an agent process per job): %.3f s per job (%s)"
           % (med(own_per_job), spread(own_per_job)))
     _print_phases(one)
@@ -486,6 +546,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="edgebench-perf-"))
     which = sys.argv[1:] or ["cost", "harness", "sampler", "energy", "stream", "ceilings", "scenario-memory"]
     rc = 0
+    if which[0] == "cost-device":  # python -m bench.perf cost-device NAME: the per-job cost on that device
+        if len(which) != 2:
+            print("usage: python -m bench.perf cost-device DEVICE (a device of devices.yaml or EDGEBENCH_DEVICES)",
+                  file=sys.stderr)
+            return 2
+        return device_cost(work, which[1])
     if "scenario-memory" in which:
         rc |= scenario_memory(work)
     if "cost" in which:

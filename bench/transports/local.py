@@ -8,13 +8,12 @@ import secrets
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from .base import ExecResult, Transport, TransportError, describe_exc, signal_name
-from .warm import READY_TIMEOUT_S, WarmAgent, WarmAgentUnavailable
+from .warm import ProcessPipe, WarmAgent, WarmSlot, aborted_result
 
 
 #: Files the local device gets as hard links (never the agent's own files, which must be private copies).
@@ -32,12 +31,7 @@ class LocalTransport(Transport):
         self._proc: Optional[subprocess.Popen] = None
         #: Agent jobs run in children of a warm agent (bench/transports/warm.py) unless it failed once in this run
         #: or ``EDGEBENCH_WARM_AGENT=0``; then each job starts an agent process of its own.
-        self.warm_agents = os.environ.get("EDGEBENCH_WARM_AGENT", "1") != "0"
-        self._warm: Optional[WarmAgent] = None
-        self._warm_key: Optional[tuple] = None
-        #: Why the warm agent is off for the rest of this run (None while it is on or was never tried).
-        self.warm_off_reason: Optional[str] = None
-        self._aborted = threading.Event()
+        self.warm = WarmSlot()
 
     def file_sha256(self, remote: str) -> Optional[str]:
         from device_agents.hashing import sha256_file
@@ -91,42 +85,19 @@ class LocalTransport(Transport):
              env: Optional[Dict[str, str]] = None) -> ExecResult:
         full_env = dict(os.environ)
         full_env.update(env or {})
-        if self._aborted.is_set():
-            return _aborted()
-        if self.warm_agents and cwd and argv[1:4] == ["-m", "device_agents", "run"]:
-            try:
-                return self._warm_exec(argv, timeout_s, cwd, full_env)
-            except WarmAgentUnavailable as exc:  # nothing of the job ran: it runs in a process of its own
-                self.warm_agents, self.warm_off_reason = False, str(exc)
-                if self._aborted.is_set():  # the warm agent was killed by abort(): nothing more starts
-                    return _aborted()
+        if self.warm.aborted.is_set():
+            return aborted_result()
+        if self.warm.takes(argv, cwd):
+            assert cwd is not None
+            # its folder: the run's jobs folder (a job's own folder is removed after the job)
+            folder = os.path.dirname(cwd.rstrip("/")) or cwd
+            res = self.warm.run(argv, timeout_s, cwd, (tuple(argv[:3]), tuple(sorted(full_env.items()))),
+                                lambda ready_s: WarmAgent(ProcessPipe(argv[:3], full_env, folder), ready_s))
+            if res is not None:
+                return res
+            if self.warm.aborted.is_set():  # the warm agent was killed by abort(): nothing more starts
+                return aborted_result()
         return self._exec_process(argv, timeout_s, cwd, full_env)
-
-    def _warm_exec(self, argv: List[str], timeout_s: float, cwd: str, env: Dict[str, str]) -> ExecResult:
-        """The job in a child of the warm agent for this interpreter and environment (started on first use, one at a
-        time: a job with another interpreter or environment ends the previous one)."""
-        key = (tuple(argv[:3]), tuple(sorted(env.items())))
-        if self._warm is not None and (self._warm_key != key or not self._warm.alive()):
-            self._warm.close()
-            self._warm = None
-        if self._warm is None:
-            # its folder: the run's jobs folder (a job's own folder is removed after the job); published before it
-            # is ready, so abort() can end it while it starts
-            self._warm = WarmAgent(argv[:3], env, os.path.dirname(cwd.rstrip("/")) or cwd,
-                                   min(READY_TIMEOUT_S, max(1.0, timeout_s)))
-            self._warm_key = key
-            if self._aborted.is_set():
-                self._warm.abort()
-            try:
-                self._warm.wait_ready()
-            except WarmAgentUnavailable:
-                self._warm = None
-                raise
-        res = self._warm.run(argv[3:], cwd, timeout_s)
-        if not self._warm.alive():  # it ended under the job: the rest of the run starts processes of their own
-            self._warm = None
-            self.warm_agents, self.warm_off_reason = False, "the warm agent ended while a job ran"
-        return res
 
     def _exec_process(self, argv: List[str], timeout_s: float, cwd: Optional[str], full_env: Dict[str, str]
                       ) -> ExecResult:
@@ -153,28 +124,17 @@ class LocalTransport(Transport):
 
     def abort(self) -> None:
         """Kill what runs now (from another thread); nothing starts on this transport afterwards."""
-        self._aborted.set()
+        self.warm.abort()
         proc = self._proc
         if proc is not None:
             _kill_group(proc)
-        warm = self._warm
-        if warm is not None:
-            warm.abort()
 
     def close(self) -> None:
         """End the warm agent (a running job's processes with it)."""
-        warm, self._warm = self._warm, None
-        if warm is not None:
-            warm.close()
+        self.warm.close()
 
     def remove_tree(self, remote: str) -> None:
         shutil.rmtree(remote, ignore_errors=True)
-
-
-def _aborted() -> ExecResult:
-    """What exec gives once the transport was aborted: nothing started, as if killed at once."""
-    return ExecResult(-signal.SIGKILL, "", "edgebench: aborted before this started", False, 0.0, signal="SIGKILL",
-                      kill_confirmed=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> bool:

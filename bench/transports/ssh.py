@@ -8,6 +8,10 @@ kills that whole group. The agent also ends by itself if the SSH channel closes 
 standard input) or its deadline passes, so nothing is left running when the link dies. A death by
 signal is reported by name from the SSH ``exit-signal`` message (``ExecResult.signal``).
 
+The agent's ``run`` jobs run in children forked by a warm agent on the device (bench/transports/sshwarm.py: one
+session channel per run; each child writes its process group to ``agent.pid`` in its job folder, so the same kill
+reaches it), unless it cannot start there (the run then starts a process per job) or ``EDGEBENCH_WARM_AGENT=0``.
+
 Deadlines (seconds; the options are the device's ``options:`` in devices.yaml):
 
 - every operation finishes within ``op_timeout_s`` (default 60), reconnecting included;
@@ -41,12 +45,12 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
-import paramiko
-
 from .base import ExecResult, Transport, TransportError, describe_exc, mkdir_command, q
-from .sshconn import Conn, Refused, Watchdog, open_conn, signal_from_message
+from .sshconn import DROPS, Conn, Refused, Watchdog, open_conn, signal_from_message
 from .sshscripts import FREE_SPACE, HASHES, KILL, SETSID
 from .sshkeys import key_permission_warning, load_known_hosts
+from .sshwarm import ChannelPipe
+from .warm import WarmAgent, WarmLinkLost, WarmSlot, aborted_result
 
 T = TypeVar("T")
 
@@ -59,9 +63,6 @@ KILL_BUDGET_S = 10.0
 ABORT_BUDGET_S = 5.0
 #: Seconds past exec's own timeout after which its watchdog cuts a connection that stopped answering.
 EXEC_GRACE_S = 5.0
-
-#: Exceptions that mean the connection (not the device's answer) failed.
-DROPS = (EOFError, socket.timeout, ConnectionError, paramiko.SSHException)
 
 
 class _Dropped(Exception):
@@ -112,6 +113,9 @@ class SshTransport(Transport):
         self._warn_sink = warn or _warn_stderr
         self._lock = threading.Lock()
         self._running: Optional[str] = None
+        #: The agent's jobs run in children of a warm agent on the device (bench/transports/sshwarm.py) unless it
+        #: could not take one in this run or ``EDGEBENCH_WARM_AGENT=0``; then each job starts a process of its own.
+        self.warm = WarmSlot()
         self.key = os.path.expanduser(device.key) if device.key else None
         if self.key:
             problem = key_permission_warning(self.key)
@@ -285,12 +289,26 @@ class SshTransport(Transport):
             raise self._deadline_error(what, budget)
         return res
 
-    def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str] = None,
-             env: Optional[Dict[str, str]] = None) -> ExecResult:
-        cwd = cwd or self.root
+    def _command(self, argv: List[str], cwd: str, env: Optional[Dict[str, str]]) -> str:
+        """The shell line that runs ``argv`` in ``cwd`` with ``env``, as the leader of its own process group (its pid
+        in ``cwd/agent.pid``)."""
         envs = " ".join("%s=%s" % (k, q(v)) for k, v in (env or {}).items())
         wrapped = [self.helper_python, "-c", SETSID] + list(argv)
-        command = "cd -- %s && %s exec %s" % (q(cwd), envs, " ".join(q(a) for a in wrapped))
+        return "cd -- %s && %s exec %s" % (q(cwd), envs, " ".join(q(a) for a in wrapped))
+
+    def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str] = None,
+             env: Optional[Dict[str, str]] = None) -> ExecResult:
+        if self.warm.aborted.is_set():  # Ctrl-C or a failed worker: nothing starts on this device afterwards
+            return aborted_result()
+        if self.warm.takes(argv, cwd):
+            assert cwd is not None
+            warm = self._warm_exec(argv, timeout_s, cwd, env)
+            if warm is not None:
+                return warm
+            if self.warm.aborted.is_set():  # the warm agent was killed by abort(): nothing more starts
+                return aborted_result()
+        cwd = cwd or self.root
+        command = self._command(argv, cwd, env)
         start = time.perf_counter()
         deadline = time.monotonic() + timeout_s
         self._running = cwd
@@ -305,6 +323,31 @@ class SshTransport(Transport):
             res.kill_confirmed = self._kill_group(cwd)
         res.duration_s = time.perf_counter() - start
         return res
+
+    def _warm_exec(self, argv: List[str], timeout_s: float, cwd: str, env: Optional[Dict[str, str]]
+                   ) -> Optional[ExecResult]:
+        """The agent job in a child of the device's warm agent; None when the warm agent cannot take it (nothing ran).
+        The child watches its parent, the warm agent, which watches the channel (``--watch-stdin`` becomes
+        ``--watch-parent``). A drop under it is this transport's drop mid-run: the job killed over a new connection,
+        TransportError."""
+        argv = ["--watch-parent" if a == "--watch-stdin" else a for a in argv]
+        folder = posixpath.dirname(cwd.rstrip("/")) or cwd  # the run's jobs folder: the warm agent's agent.pid
+
+        def start(ready_s: float) -> WarmAgent:
+            conn = self._connection(time.monotonic() + ready_s, "starting the warm agent")
+            pipe = ChannelPipe(conn, self._command(argv[:3] + ["serve"], folder, env), folder, ready_s,
+                               self._kill_group, self.pull)
+            return WarmAgent(pipe, ready_s, pid_file="agent.pid")
+
+        self._running = cwd
+        try:
+            return self.warm.run(argv, timeout_s, cwd, (tuple(argv[:3]), tuple(sorted((env or {}).items()))), start)
+        except WarmLinkLost as exc:
+            killed = self._kill_group(cwd)
+            raise TransportError("device %r: the SSH connection dropped while %s was running (%s); %s" % (
+                self.device.name, argv[0], exc, _kill_note(killed))) from exc
+        finally:
+            self._running = None
 
     def _exec_once(self, command: str, name: str, cwd: str, deadline: float,
                    last_try: bool = False) -> Optional[ExecResult]:
@@ -354,6 +397,7 @@ class SshTransport(Transport):
         cwd = self._running
         if cwd:
             self._kill_group(cwd, reconnect=False)
+        self.warm.abort()
 
     # -- files ------------------------------------------------------------------------------
     def file_sha256s(self, remotes: List[str]) -> Dict[str, Optional[str]]:
@@ -467,6 +511,9 @@ class SshTransport(Transport):
         self._run("rm -rf -- %s" % q(remote), "removing %s" % remote)
 
     def close(self) -> None:
+        warm = getattr(self, "warm", None)
+        if warm is not None:
+            warm.close()
         with self._lock:
             conn, self._conn = getattr(self, "_conn", None), None
         if conn is not None:

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, List, NoReturn, Optional, Tuple
 
+import paramiko
+
 from .base import TransportError, describe_exc
 from .sshkeys import HostKey
 
@@ -18,6 +20,10 @@ TCP_USER_TIMEOUT = 18  # linux/tcp.h
 #: SSH keepalive interval (s) and TCP keepalive idle/interval (s) and probe count on the socket.
 KEEPALIVE_S = 5
 TCP_KEEPIDLE_S, TCP_KEEPINTVL_S, TCP_KEEPCNT = 5, 2, 3
+
+
+#: Exceptions that mean the connection (not the device's answer) failed.
+DROPS = (EOFError, socket.timeout, ConnectionError, paramiko.SSHException)
 
 
 class Refused(TransportError):
@@ -142,8 +148,6 @@ def open_conn(device: Any, host: str, port: int, key: Optional[str], host_keys: 
               sock: Optional[socket.socket] = None) -> Conn:
     """Connect, authenticate and open SFTP, each step within ``timeout_s`` seconds. Raises Refused
     for answers a retry cannot change, TransportError for the rest."""
-    import paramiko
-
     name = host if port == 22 else "[%s]:%d" % (host, port)
     sock = sock or make_socket(device, host, port, timeout_s, user_timeout_s)
     client = paramiko.SSHClient()

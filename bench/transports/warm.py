@@ -6,8 +6,13 @@ standard output and error, whether it was killed at its timeout.
 The warm agent is a speed-up, never a condition of a job: when it cannot start (a device "python" that is not one,
 a crash, no answer within the job's timeout) or refuses a request, ``WarmAgentUnavailable`` says so before the job
 has begun and the caller runs the job in a process of its own. A warm agent that ends while a job runs is reported
-as that job's agent killed (the job's process group is killed too), as a fresh agent killed mid-job would be.
+as that job's agent killed (the job's process group is killed too), as a fresh agent killed mid-job would be; a link
+to the device that drops under it is ``WarmLinkLost``, which the transport reports as it reports any drop mid-run.
 Everything it sends is checked (one JSON object per line, the expected keys and types) before it is used.
+
+How the host reaches the warm agent is a ``Pipe``: ``ProcessPipe`` here for this machine, ``ChannelPipe``
+(bench/transports/sshwarm.py) for an SSH device. ``WarmSlot`` is a transport's one warm agent: when to start it,
+when to end it, when to stop trying.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from device_agents.serve import STDERR_FILE, STDOUT_FILE  # the child's output files in its job folder
 
@@ -28,35 +33,78 @@ from .base import ExecResult, signal_name
 
 #: Seconds to wait for the warm agent's "ready" at most (less when the job's own timeout is shorter).
 READY_TIMEOUT_S = 30.0
+#: Seconds the warm agent has to report a job it killed at its timeout as ended.
+KILLED_EXIT_WAIT_S = 10.0
+#: No line of the protocol is longer (bytes): an exit message carries two outputs of at most 256 KiB, escaped.
+MAX_LINE_BYTES = 4 << 20
 
 
 class WarmAgentUnavailable(Exception):
     """The warm agent could not take this job; nothing of the job has run."""
 
 
+class WarmLinkLost(Exception):
+    """The link to the device dropped while the warm agent had a job (the job may have started); its text says
+    how. The transport reports it as any drop mid-run, after killing the job over a new connection."""
+
+
 class _Gone(Exception):
-    """The warm agent's output ended (it exited or was killed)."""
+    """The warm agent's output ended (it exited, was killed, or its link dropped)."""
+
+
+class Pipe:
+    """How the host reaches one warm agent: its standard input and output, and the device's processes."""
+
+    def send(self, data: bytes) -> None:
+        """Write to the warm agent's standard input; OSError when it has ended."""
+        raise NotImplementedError
+
+    def recv(self, timeout_s: float) -> Optional[bytes]:
+        """Some bytes of its standard output; ``b""`` at its end; None when nothing came within ``timeout_s``."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """End it: its input closed (it kills a running job's group and exits), killed if it lingers."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Kill it now (from any thread)."""
+        raise NotImplementedError
+
+    def kill_job(self, pid: int, cwd: str, quick: bool = False) -> bool:
+        """SIGKILL the job's process group (``pid`` leads it; ``cwd`` is its folder); True when it is gone (or was).
+        ``quick``: from another thread while the host stops (no reconnecting, no waiting)."""
+        raise NotImplementedError
+
+    def leftover(self, cwd: str, name: str) -> str:
+        """A job's output file in its folder, read and removed ("" when absent): what is left of a job whose warm
+        agent ended under it (it sends the outputs itself when the job ends)."""
+        raise NotImplementedError
+
+    def stderr_tail(self) -> str:
+        """``": <last line>"`` of the warm agent's own standard error, or ""."""
+        raise NotImplementedError
+
+    def link_lost(self) -> Optional[str]:
+        """Why the link to the device failed, when it did (a job is then a transport error, not its agent killed)."""
+        return None
 
 
 class WarmAgent:
-    """One ``device_agents serve`` process on this machine, and the job running in it (at most one)."""
+    """One ``device_agents serve`` process, reached through ``pipe``, and the job running in it (at most one)."""
 
-    def __init__(self, prefix: List[str], env: Dict[str, str], cwd: str, ready_timeout_s: float) -> None:
-        """``prefix``: the agent command without its subcommand (``[python, "-m", "device_agents"]``)."""
-        self.prefix, self.env = list(prefix), dict(env)
+    def __init__(self, pipe: Pipe, ready_timeout_s: float, pid_file: Optional[str] = None) -> None:
+        """``pid_file``: the file in a job's folder where its child writes its process group (a transport that kills
+        it from another connection needs it)."""
+        self.pipe = pipe
+        self.ready_timeout_s = ready_timeout_s
+        self.pid_file = pid_file
         self._buf = b""
         self._lock = threading.Lock()
-        self.child: Optional[int] = None  # the running job's pid (its own process group)
-        self.ready_timeout_s = ready_timeout_s
-        self.stderr_path = os.path.join(cwd, ".warm-agent-stderr")
-        try:
-            with open(self.stderr_path, "wb") as err:
-                self.proc: Optional[subprocess.Popen] = subprocess.Popen(
-                    self.prefix + ["serve"], cwd=cwd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=err, start_new_session=True)
-        except OSError as exc:
-            self.proc = None
-            raise WarmAgentUnavailable("the warm agent could not start: %s" % exc) from exc
+        self.child: Optional[Tuple[int, str]] = None  # the running job's (pid, folder); it leads its process group
 
     def wait_ready(self) -> None:
         """Until the warm agent says it is ready (its imports done); WarmAgentUnavailable when it does not."""
@@ -64,7 +112,7 @@ class WarmAgent:
             hello = self._message(time.monotonic() + self.ready_timeout_s)
         except (_Gone, TimeoutError) as exc:
             why = ("no answer within %.0f s" % self.ready_timeout_s if isinstance(exc, TimeoutError)
-                   else "it ended%s" % _tail(self.stderr_path))
+                   else self.pipe.link_lost() or "it ended%s" % self.pipe.stderr_tail())
             self.close()
             raise WarmAgentUnavailable("the warm agent did not start (%s)" % why) from exc
         if hello.get("ready") is not True or not isinstance(hello.get("pid"), int):
@@ -72,26 +120,22 @@ class WarmAgent:
             raise WarmAgentUnavailable("the warm agent said %r instead of ready" % str(hello)[:200])
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.pipe.alive()
 
     def _message(self, deadline: float) -> Dict[str, Any]:
         """The next line from the warm agent as a JSON object; _Gone at its end, TimeoutError at ``deadline``."""
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buf:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError()
-                if not sel.select(left):
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise _Gone()
-                self._buf += chunk
-                if len(self._buf) > 1 << 20:  # no line is this long: not our agent
-                    raise _Gone()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError()
+            chunk = self.pipe.recv(left)
+            if chunk is None:
+                continue
+            if not chunk:
+                raise _Gone()
+            self._buf += chunk
+            if len(self._buf) > MAX_LINE_BYTES:  # no line is this long: not our agent
+                raise _Gone()
         line, self._buf = self._buf.split(b"\n", 1)
         try:
             obj = json.loads(line)
@@ -101,14 +145,22 @@ class WarmAgent:
             raise _Gone()  # not the protocol: treated as an agent that ended
         return obj
 
+    def _lost(self) -> None:
+        """Raise WarmLinkLost (the warm agent closed) when its link, not the agent, failed."""
+        why = self.pipe.link_lost()
+        if why:
+            self.close()
+            raise WarmLinkLost(why)
+
     def run(self, argv: List[str], cwd: str, timeout_s: float) -> ExecResult:
         """Run one job (``argv`` after the prefix, starting with ``run``) in its folder ``cwd``."""
-        assert self.proc is not None and self.proc.stdin is not None
         start = time.perf_counter()
         deadline = time.monotonic() + timeout_s
+        request: Dict[str, Any] = {"argv": argv, "cwd": cwd}
+        if self.pid_file:
+            request["pid_file"] = self.pid_file
         try:
-            self.proc.stdin.write((json.dumps({"argv": argv, "cwd": cwd}) + "\n").encode())
-            self.proc.stdin.flush()
+            self.pipe.send((json.dumps(request) + "\n").encode())
         except OSError as exc:  # it had ended: the request never reached it, nothing ran
             self.close()
             raise WarmAgentUnavailable("the warm agent had ended (%s)" % exc) from exc
@@ -116,7 +168,8 @@ class WarmAgent:
             msg = self._message(min(deadline, time.monotonic() + READY_TIMEOUT_S))
         except (_Gone, TimeoutError):
             # the request was sent: a child may have been forked (it ends itself, its parent gone), so this is the
-            # job's agent killed, not a job that never started
+            # job's agent killed (or its link lost), not a job that never started
+            self._lost()
             self.abort()
             self.close()
             return ExecResult(-signal.SIGKILL, "", "edgebench: the warm agent ended before it said the job started",
@@ -130,19 +183,21 @@ class WarmAgent:
             return ExecResult(-signal.SIGKILL, "", "edgebench: the warm agent said %r instead of the job's pid"
                               % str(msg)[:200], False, time.perf_counter() - start, signal="SIGKILL")
         with self._lock:
-            self.child = msg["started"]
+            self.child = (msg["started"], cwd)
         timed_out, killed = False, None
         try:
             try:
                 end = self._message(deadline)
             except TimeoutError:
                 timed_out, killed = True, self.kill_child()
-                end = self._message(time.monotonic() + 10.0)
+                end = self._message(time.monotonic() + KILLED_EXIT_WAIT_S)
         except (_Gone, TimeoutError):
+            self._lost()
             # the warm agent ended (or went silent) while the job ran: the job's own processes go too
             killed = self.kill_child()
             self.close()
-            return ExecResult(-signal.SIGKILL, _read(cwd, STDOUT_FILE), _read(cwd, STDERR_FILE) +
+            return ExecResult(-signal.SIGKILL, self.pipe.leftover(cwd, STDOUT_FILE),
+                              self.pipe.leftover(cwd, STDERR_FILE) +
                               "\nedgebench: the warm agent ended while this job ran; the job's processes were killed",
                               timed_out, time.perf_counter() - start, signal="SIGKILL", kill_confirmed=killed)
         except BaseException:  # Ctrl-C on the host: leave nothing running
@@ -156,25 +211,65 @@ class WarmAgent:
         if not isinstance(code, int) or isinstance(code, bool):
             self.close()
             code = -signal.SIGKILL
-        return ExecResult(code, _read(cwd, STDOUT_FILE), _read(cwd, STDERR_FILE), timed_out,
+        out, err = (end.get(k) for k in ("stdout", "stderr"))
+        return ExecResult(code, out if isinstance(out, str) else "", err if isinstance(err, str) else "", timed_out,
                           time.perf_counter() - start, signal=signal_name(code), kill_confirmed=killed)
 
-    def kill_child(self) -> bool:
-        """SIGKILL the running job's process group; True when sent (or it was already gone)."""
+    def kill_child(self, quick: bool = False) -> bool:
+        """SIGKILL the running job's process group; True when it is gone (or there was none)."""
         with self._lock:
-            pid = self.child
-        if pid is None:
+            child = self.child
+        if child is None:
             return True
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except OSError:
-            return False
-        return True
+        return self.pipe.kill_job(child[0], child[1], quick)
 
     def close(self) -> None:
-        """End the warm agent: its input closed (it kills a running job's group and exits), killed if it lingers."""
+        """End the warm agent (a running job's processes with it)."""
+        self.pipe.close()
+
+    def abort(self) -> None:
+        """From another thread: kill the running job and the warm agent now."""
+        self.kill_child(quick=True)
+        self.pipe.kill()
+
+
+class ProcessPipe(Pipe):
+    """A warm agent on this machine: a child process with pipes; its standard error in a file in its folder."""
+
+    def __init__(self, prefix: List[str], env: Dict[str, str], cwd: str) -> None:
+        """``prefix``: the agent command without its subcommand (``[python, "-m", "device_agents"]``)."""
+        self.stderr_path = os.path.join(cwd, ".warm-agent-stderr")
+        try:
+            with open(self.stderr_path, "wb") as err:
+                self.proc: Optional[subprocess.Popen] = subprocess.Popen(
+                    list(prefix) + ["serve"], cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=err, start_new_session=True)
+        except OSError as exc:
+            self.proc = None
+            raise WarmAgentUnavailable("the warm agent could not start: %s" % exc) from exc
+        self._sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._fd = self.proc.stdout.fileno()
+        self._sel.register(self._fd, selectors.EVENT_READ)
+
+    def send(self, data: bytes) -> None:
+        proc = self.proc
+        if proc is None or proc.stdin is None:
+            raise OSError("the warm agent was closed")
+        proc.stdin.write(data)
+        proc.stdin.flush()
+
+    def recv(self, timeout_s: float) -> Optional[bytes]:
+        if self.proc is None:
+            return b""
+        if not self._sel.select(max(0.0, timeout_s)):
+            return None
+        return os.read(self._fd, 65536)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -191,12 +286,11 @@ class WarmAgent:
             except OSError:
                 pass
             proc.wait()
+        self._sel.close()
         if proc.stdout is not None:
             proc.stdout.close()
 
-    def abort(self) -> None:
-        """From another thread: kill the running job and the warm agent now."""
-        self.kill_child()
+    def kill(self) -> None:
         proc = self.proc
         if proc is not None:
             try:
@@ -204,25 +298,107 @@ class WarmAgent:
             except OSError:
                 pass
 
+    def kill_job(self, pid: int, cwd: str, quick: bool = False) -> bool:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            return False
+        return True
 
-def _tail(path: str) -> str:
-    """': <last line of the file>' when it has one (the warm agent's standard error)."""
-    try:
-        lines = Path(path).read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
+    def leftover(self, cwd: str, name: str) -> str:
+        path = Path(cwd) / name
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return ""
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return text
+
+    def stderr_tail(self) -> str:
+        return last_line(Path(self.stderr_path).read_bytes() if os.path.exists(self.stderr_path) else b"")
+
+
+def last_line(data: bytes) -> str:
+    """``": <last line>"`` of some output (at most 300 characters), or "" when it has none."""
+    lines = data.decode("utf-8", "replace").strip().splitlines()
     return (": " + lines[-1][:300]) if lines else ""
 
 
-def _read(cwd: str, name: str) -> str:
-    """A child's output file, read and removed (empty when absent)."""
-    path = Path(cwd) / name
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    try:
-        path.unlink()
-    except OSError:
-        pass
-    return text
+#: ``start(ready_timeout_s)``: a new warm agent, not yet ready (so abort() can end it while it starts).
+Starter = Callable[[float], WarmAgent]
+
+
+def aborted_result() -> ExecResult:
+    """What exec gives once the transport was aborted: nothing started, as if killed at once."""
+    return ExecResult(-signal.SIGKILL, "", "edgebench: aborted before this started", False, 0.0, signal="SIGKILL",
+                      kill_confirmed=True)
+
+
+class WarmSlot:
+    """A transport's warm agent for the agent's ``run`` jobs: started on first use, one at a time (a job with
+    another interpreter or environment ends the previous one); off for the rest of the run once it could not take a
+    job or ended under one, or with ``EDGEBENCH_WARM_AGENT=0``; a link lost under it only ends this one (the next
+    job starts another over the new connection)."""
+
+    def __init__(self) -> None:
+        self.enabled = os.environ.get("EDGEBENCH_WARM_AGENT", "1") != "0"
+        #: Why the warm agent is off for the rest of this run (None while it is on or was never tried).
+        self.off_reason: Optional[str] = None
+        self.agent: Optional[WarmAgent] = None
+        self._key: Optional[tuple] = None
+        #: Set by abort(): nothing starts on this transport afterwards.
+        self.aborted = threading.Event()
+
+    def takes(self, argv: List[str], cwd: Optional[str]) -> bool:
+        """Is this an agent ``run`` job the warm agent can take?"""
+        return self.enabled and bool(cwd) and argv[1:4] == ["-m", "device_agents", "run"]
+
+    def run(self, argv: List[str], timeout_s: float, cwd: str, key: tuple, start: Starter) -> Optional[ExecResult]:
+        """The job (the full agent ``argv``) in the warm agent for ``key`` (its interpreter and environment); None
+        when the warm agent cannot take it (nothing ran: the caller starts a process of its own)."""
+        try:
+            return self._run(argv, timeout_s, cwd, key, start)
+        except WarmAgentUnavailable as exc:
+            self.enabled, self.off_reason = False, str(exc)
+            return None
+
+    def _run(self, argv: List[str], timeout_s: float, cwd: str, key: tuple, start: Starter) -> ExecResult:
+        if self.agent is not None and (self._key != key or not self.agent.alive()):
+            self.close()
+        if self.agent is None:
+            self.agent, self._key = start(min(READY_TIMEOUT_S, max(1.0, timeout_s))), key
+            if self.aborted.is_set():
+                self.agent.abort()
+            try:
+                self.agent.wait_ready()
+            except WarmAgentUnavailable:
+                self.agent = None
+                raise
+        agent = self.agent
+        try:
+            res = agent.run(argv[3:], cwd, timeout_s)
+        except (WarmLinkLost, WarmAgentUnavailable):
+            self.agent = None
+            raise
+        if not agent.alive():  # it ended under the job: the rest of the run starts processes of their own
+            self.agent = None
+            self.enabled, self.off_reason = False, "the warm agent ended while a job ran"
+        return res
+
+    def abort(self) -> None:
+        """Kill the warm agent and its job now (from another thread); nothing starts afterwards."""
+        self.aborted.set()
+        agent = self.agent
+        if agent is not None:
+            agent.abort()
+
+    def close(self) -> None:
+        """End the warm agent (a running job's processes with it)."""
+        agent, self.agent = self.agent, None
+        if agent is not None:
+            agent.close()

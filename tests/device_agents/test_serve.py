@@ -68,13 +68,16 @@ def test_each_job_runs_in_its_own_forked_process(tmp_path: Path, tiny_onnx: Path
         started = srv.read()
         assert started["started"] not in (srv.proc.pid, *pids)
         pids.append(started["started"])
-        assert srv.read() == {"exit": 0}
+        end = srv.read()
+        assert end["exit"] == 0 and isinstance(end["stdout"], str) and isinstance(end["stderr"], str)
         res = json.loads((d / "result.json").read_text())
         assert res["status"] == "ok", res
         assert res["method"]["process"].startswith("a fresh process per job, forked from a warm agent")
         assert "fork" in res["phases_s"] and "interpreter_start" not in res["phases_s"]
         assert res["phases_s"]["total"] >= res["phases_s"]["window"]
-        assert (d / ".agent-stdout").exists() and (d / ".agent-stderr").exists()  # the child's own output files
+        # the child's own output files, sent back in the exit message and removed; no pid file unless asked
+        assert not (d / ".agent-stdout").exists() and not (d / ".agent-stderr").exists()
+        assert not (d / "agent.pid").exists()
     assert srv.end() == 0
 
 
@@ -84,6 +87,8 @@ def test_each_job_runs_in_its_own_forked_process(tmp_path: Path, tiny_onnx: Path
     (json.dumps({"argv": ["run", 3], "cwd": "/tmp"}), "list of strings"),
     (json.dumps({"argv": ["run", "job.json"], "cwd": "/no/such/folder"}), "existing folder"),
     (json.dumps([1, 2]), "JSON object"),
+    (json.dumps({"argv": ["run", "job.json"], "cwd": "/tmp", "pid_file": "../agent.pid"}), "plain file name"),
+    (json.dumps({"argv": ["run", "job.json"], "cwd": "/tmp", "pid_file": ".."}), "plain file name"),
 ])
 def test_a_bad_request_is_refused_and_the_server_goes_on(tmp_path: Path, tiny_onnx: Path, request_line: str,
                                                          needle: str) -> None:
@@ -94,7 +99,7 @@ def test_a_bad_request_is_refused_and_the_server_goes_on(tmp_path: Path, tiny_on
     assert needle in refused["refused"]
     d = _job_dir(tmp_path, "after", tiny_onnx)
     srv.send({"argv": ["run", "job.json", "--out", "result.json"], "cwd": str(d)})
-    assert "started" in srv.read() and srv.read() == {"exit": 0}
+    assert "started" in srv.read() and srv.read()["exit"] == 0
     assert srv.end() == 0
 
 
@@ -104,8 +109,8 @@ def test_bad_flags_end_the_child_not_the_server(tmp_path: Path, tiny_onnx: Path)
     d = _job_dir(tmp_path, "flags", tiny_onnx)
     srv.send({"argv": ["run", "job.json", "--no-such-flag"], "cwd": str(d)})
     srv.read()
-    assert srv.read() == {"exit": 2}
-    assert "--no-such-flag" in (d / ".agent-stderr").read_text()
+    end = srv.read()
+    assert end["exit"] == 2 and "--no-such-flag" in end["stderr"]
     assert srv.end() == 0
 
 
@@ -136,7 +141,32 @@ def test_a_childs_own_deadline_ends_it(tmp_path: Path, tiny_onnx: Path) -> None:
     t0 = time.monotonic()
     srv.send({"argv": ["run", "job.json", "--out", "result.json", "--deadline-s", "2"], "cwd": str(d)})
     child = srv.read()["started"]
-    assert srv.read() == {"exit": -9}
+    end = srv.read()
+    assert end["exit"] == -9
     assert time.monotonic() - t0 < 15 and not _alive(child)
-    assert "deadline passed" in (d / ".agent-stderr").read_text()
+    assert "deadline passed" in end["stderr"]
     assert srv.end() == 0
+
+
+
+def test_a_pid_file_names_the_jobs_group(tmp_path: Path, tiny_onnx: Path) -> None:
+    """``pid_file`` (what the SSH transport kills a job through): the child writes its process group there."""
+    srv = Server(tmp_path)
+    srv.read()
+    d = _job_dir(tmp_path, "pid", tiny_onnx)
+    srv.send({"argv": ["run", "job.json", "--out", "result.json"], "cwd": str(d), "pid_file": "agent.pid"})
+    child = srv.read()["started"]
+    assert srv.read()["exit"] == 0
+    assert (d / "agent.pid").read_text() == str(child)
+    assert srv.end() == 0
+
+
+def test_an_output_over_the_cap_comes_back_as_its_end(tmp_path: Path) -> None:
+    from device_agents.serve import OUTPUT_CAP_BYTES, _output
+
+    (tmp_path / "long").write_bytes(b"x" * 1000 + b"y" * OUTPUT_CAP_BYTES)
+    text = _output(str(tmp_path), "long")
+    assert text == "[edgebench: the first 1000 bytes of this output were cut]\n" + "y" * OUTPUT_CAP_BYTES
+    assert not (tmp_path / "long").exists()
+    (tmp_path / "short").write_text("all of it\n")
+    assert _output(str(tmp_path), "short") == "all of it\n" and _output(str(tmp_path), "absent") == ""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.cli.test_cli_run import QUICK, bench, only_run, run_dirs, start_run, wait_for_result
+from tests.bench.cli.test_cli_run import QUICK, agents_of, bench, only_run, run_dirs, start_run, wait_for_result
 from tests.sshd import Keys, Sshd, free_port, have_sshd
 
 pytestmark = pytest.mark.skipif(not have_sshd(), reason="needs root, unshare and OpenSSH's sshd (make test installs it)")
@@ -46,6 +46,9 @@ def test_full_run_over_ssh_matches_local_shape_and_second_push_is_empty(tmp_path
     assert set(remote["timing"]) == set(local["timing"]) and set(remote["memory"]) == set(local["memory"])
     assert remote["host"]["bytes_pushed"] > 0 and remote["host"]["command"].startswith(sys.executable)
     assert remote["host"]["workdir"].startswith(str(tmp_path / "device-root"))
+    # over SSH too the job ran in a child forked by the device's warm agent, and said so
+    assert remote["method"]["process"].startswith("a fresh process per job, forked from a warm agent")
+    assert "fork" in remote["phases_s"] and "interpreter_start" not in remote["phases_s"]
     # a second run sends nothing: agent and model are on the device already, verified by hash
     proc = bench(["run", "--device", "box", "--model-file", str(tiny_onnx), "--ceilings", "skip"] + QUICK)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -102,9 +105,13 @@ def test_agent_past_its_deadline_is_killed_on_the_device(tmp_path: Path, server,
                   "--runs", "5", "--min-seconds", "60", "--job-timeout", "6"])
     assert time.monotonic() - t0 < 40
     assert proc.returncode == 1 and "ERROR (timeout)" in proc.stdout
-    time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", "device-root.*device_agents run"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", "agent still running on the device"
+    run = only_run(tmp_path / "results")
+    job = json.loads(next((run / "jobs").glob("*.json")).read_text())
+    assert job["kill_confirmed"] is True, job  # the job's group was killed through its pid file, and gone
+    deadline = time.monotonic() + 10
+    while agents_of(run.name) and time.monotonic() < deadline:  # the warm agent ends with the run's connection
+        time.sleep(0.1)
+    assert not agents_of(run.name), "agent still running on the device"
 
 
 @pytest.mark.slow

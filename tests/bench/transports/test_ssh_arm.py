@@ -39,6 +39,8 @@ def test_arm_board_and_x86_host_in_one_run(tmp_path: Path, tiny_onnx: Path) -> N
     res = {json.loads(p.read_text())["device_name"]: json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")}
     board = res["board"]
     assert board["status"] == "ok"
+    # the board's job ran in a child forked by its warm agent (aarch64 CPython under qemu-user forks too)
+    assert board["method"]["process"].startswith("a fresh process per job, forked from a warm agent"), board["method"]
     assert board["device"]["arch"] == "aarch64" and board["device"]["python_version"].startswith("3.11")
     assert board["runtime"]["version"] == res["x86"]["runtime"]["version"]
     assert res["x86"]["device"]["arch"] == "x86_64"

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
@@ -117,8 +117,8 @@ def test_jobs_run_in_children_of_one_warm_agent_which_close_ends(tmp_path: Path,
         assert res.returncode == 0 and not res.timed_out, res.stderr
         r = _result(d)
         assert r["status"] == "ok" and r["method"]["process"].startswith(FORKED)
-        assert local._warm is not None
-        servers.append(local._warm.proc.pid)  # type: ignore[union-attr]
+        assert local.warm.agent is not None
+        servers.append(local.warm.agent.pipe.proc.pid)  # type: ignore[union-attr]
     assert len(set(servers)) == 1  # one warm agent for the run
     assert not list(Path(d).glob(".agent-*"))  # the child's output files were read and removed
     local.close()  # the end of the run
@@ -132,7 +132,7 @@ def test_a_timeout_kills_the_job_and_keeps_the_warm_agent(tmp_path: Path, tiny_o
     res = _run(local, d, timeout_s=2)
     assert res.timed_out and res.kill_confirmed and time.monotonic() - t0 < 20
     assert res.signal == "SIGKILL" and _none_left_in(d)
-    assert local._warm is not None and local._warm.alive()
+    assert local.warm.agent is not None and local.warm.agent.alive()
     d2 = _job(local, "next", tiny_onnx)
     assert _run(local, d2).returncode == 0 and _result(d2)["method"]["process"].startswith(FORKED)
 
@@ -140,14 +140,14 @@ def test_a_timeout_kills_the_job_and_keeps_the_warm_agent(tmp_path: Path, tiny_o
 def test_a_warm_agent_killed_mid_job_is_that_jobs_agent_killed(tmp_path: Path, tiny_onnx: Path,
         local: LocalTransport) -> None:
     _run(local, _job(local, "first", tiny_onnx))
-    server = local._warm.proc.pid  # type: ignore[union-attr]
+    server = local.warm.agent.pipe.proc.pid  # type: ignore[union-attr]
     d = _job(local, "victim", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
     _later(1.5, lambda: os.kill(server, signal.SIGKILL))
     res = _run(local, d, timeout_s=60)
     assert res.returncode == -signal.SIGKILL and res.signal == "SIGKILL" and not res.timed_out
     assert _none_left_in(d)  # the job's own process went with its warm agent
     assert "warm agent ended while this job ran" in res.stderr
-    assert local.warm_agents is False and "ended while a job ran" in (local.warm_off_reason or "")
+    assert local.warm.enabled is False and "ended while a job ran" in (local.warm.off_reason or "")
     d2 = _job(local, "after", tiny_onnx)
     assert _run(local, d2).returncode == 0
     assert _result(d2)["method"]["process"] == OWN  # the rest of the run: processes of their own
@@ -161,7 +161,7 @@ def test_an_interpreter_that_cannot_serve_hands_the_job_to_its_own_process(tmp_p
     res = _run(local, d, python=str(wrapper))
     assert res.returncode == 0, res.stderr
     assert _result(d)["method"]["process"] == OWN
-    assert local.warm_agents is False and "did not start" in (local.warm_off_reason or "")
+    assert local.warm.enabled is False and "did not start" in (local.warm.off_reason or "")
 
 
 def test_warm_agent_off_by_environment(tmp_path: Path, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,20 +169,29 @@ def test_warm_agent_off_by_environment(tmp_path: Path, tiny_onnx: Path, monkeypa
     t = LocalTransport(str(tmp_path / "dev"))
     d = _job(t, "a", tiny_onnx)
     assert _run(t, d).returncode == 0 and _result(d)["method"]["process"] == OWN
-    assert t._warm is None
+    assert t.warm.agent is None
+
+
+def check_abort_mid_job(t: Any, job: Callable[..., str], run: Callable[[str], Any],
+                        warm_gone: Callable[[], bool]) -> None:
+    """Abort ``t`` (Ctrl-C: the runner aborts its devices' transports from another thread) 1.5 s into a long job
+    (``job(name, **measure)`` makes its folder, ``run(folder)`` runs it): the job killed, nothing of it left, its
+    warm agent gone (``warm_gone``), and nothing starts on the transport afterwards."""
+    d = job("long", min_seconds=60.0, max_runs=10 ** 9)
+    _later(1.5, t.abort)
+    t0 = time.monotonic()
+    res = run(d)
+    assert res.signal == "SIGKILL" and time.monotonic() - t0 < 15
+    assert _none_left_in(d) and warm_gone()
+    d2 = job("after")
+    res2 = run(d2)
+    assert res2.signal == "SIGKILL" and "aborted" in res2.stderr and not (Path(d2) / "result.json").exists()
 
 
 def test_abort_mid_job_kills_it_and_nothing_starts_afterwards(tmp_path: Path, tiny_onnx: Path,
         local: LocalTransport) -> None:
-    d = _job(local, "long", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
-    _later(1.5, local.abort)  # Ctrl-C on the host: the runner aborts its devices' transports from another thread
-    t0 = time.monotonic()
-    res = _run(local, d)
-    assert res.signal == "SIGKILL" and time.monotonic() - t0 < 15
-    assert _none_left_in(d) and _servers_gone(local)
-    d2 = _job(local, "after", tiny_onnx)
-    res2 = _run(local, d2)
-    assert res2.signal == "SIGKILL" and "aborted" in res2.stderr and not (Path(d2) / "result.json").exists()
+    check_abort_mid_job(local, lambda name, **m: _job(local, name, tiny_onnx, **m), lambda d: _run(local, d),
+                        lambda: _servers_gone(local))
 
 
 def test_abort_while_the_warm_agent_starts_runs_nothing(tmp_path: Path, tiny_onnx: Path,
@@ -223,10 +232,10 @@ def test_the_host_dying_ends_the_warm_agent_and_its_job(tmp_path: Path, tiny_onn
 
 
 def test_a_refused_request_is_a_job_that_never_started(tmp_path: Path) -> None:
-    from bench.transports.warm import WarmAgent, WarmAgentUnavailable
+    from bench.transports.warm import ProcessPipe, WarmAgent, WarmAgentUnavailable
 
-    agent = WarmAgent([sys.executable, "-m", "device_agents"], dict(os.environ, PYTHONPATH=str(REPO)),
-                      str(tmp_path), 60)
+    agent = WarmAgent(ProcessPipe([sys.executable, "-m", "device_agents"], dict(os.environ, PYTHONPATH=str(REPO)),
+                                  str(tmp_path)), 60)
     try:
         agent.wait_ready()
         with pytest.raises(WarmAgentUnavailable, match="refused the job: cwd must be an existing folder"):
@@ -236,4 +245,4 @@ def test_a_refused_request_is_a_job_that_never_started(tmp_path: Path) -> None:
 
 
 def _servers_gone(t: LocalTransport) -> bool:
-    return t._warm is None or not t._warm.alive()
+    return t.warm.agent is None or not t.warm.agent.alive()
