@@ -40,8 +40,10 @@ def main(argv: Optional[List[str]] = None, t0: Optional[float] = None) -> int:
         p.add_argument("--lock", help="device lock: 'user' (per-user lock) or the path of a shared lab lock")
         p.add_argument("--lock-wait-s", type=float, help="give up waiting for the device lock after this many "
                        "seconds (default: half the deadline) and report device_busy")
-    sub.add_parser("serve", help="a warm agent: read job requests as JSON lines on standard input, fork a fresh "
-                   "process per job (see device_agents/serve.py)")
+    srv = sub.add_parser("serve", help="a warm agent: read job requests as JSON lines on standard input, fork a "
+                         "fresh process per job (see device_agents/serve.py)")
+    srv.add_argument("--idle-exit-s", type=float, help="end after this many seconds without a request (a host whose "
+                     "link died unnoticed leaves nothing running for long)")
     args = parser.parse_args(argv)
 
     if args.command == "probe":
@@ -54,7 +56,7 @@ def main(argv: Optional[List[str]] = None, t0: Optional[float] = None) -> int:
     if args.command == "serve":
         from .serve import serve
 
-        return serve(main)
+        return serve(main, args.idle_exit_s)
     parser.print_help(sys.stderr)
     return 2
 

@@ -15,7 +15,10 @@ Protocol, one JSON object per line (standard library only, like the rest of the 
                  last ``OUTPUT_CAP_BYTES`` each), or ``{"refused": "why"}`` for a bad request.
 The child writes its standard output and error to ``.agent-stdout`` / ``.agent-stderr`` in the job folder (sent
 back and removed when it exits; left there when the host went away first). The server ends when its standard input
-closes (the host is done, gone, or its SSH channel closed), killing a running child's group first.
+closes (the host is done, gone, or its SSH channel closed), killing a running child's group first, or after
+``--idle-exit-s`` seconds without a request (a link that died without the device noticing leaves nothing for long).
+``started`` is sent once the child leads its own process group (and has written its pid file): a kill the host sends
+after it reaches the job. The exit message names the signal as the device numbers it (``"signal": "SIGBUS"``).
 """
 
 from __future__ import annotations
@@ -91,9 +94,11 @@ def _request(line: bytes) -> Dict[str, Any]:
     return {"argv": argv, "cwd": cwd, "pid_file": pid_file}
 
 
-def _child(main: Main, req: Dict[str, Any], t_fork: float, server: int, home: str) -> None:
+def _child(main: Main, req: Dict[str, Any], t_fork: float, server: int, home: str, ready_fd: int) -> None:
     """In the forked child: become the job's process (output files, own session, folder), run it, exit. ``server``:
-    the warm agent's pid (the parent the host watch must see); ``home``: its folder when it started."""
+    the warm agent's pid (the parent the host watch must see); ``home``: its folder when it started; ``ready_fd``:
+    written and closed once the child leads its own process group (and its pid file says so), so that a kill the
+    host sends after ``started`` reaches it."""
     code = 1
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -105,6 +110,8 @@ def _child(main: Main, req: Dict[str, Any], t_fork: float, server: int, home: st
         if req["pid_file"]:  # the job's process group, for a host that kills it from another connection
             with open(req["pid_file"], "w") as fh:
                 fh.write(str(os.getpid()))
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
         if sys.path and os.path.abspath(sys.path[0] or ".") == home:
             sys.path[0] = os.getcwd()  # as in a process started in the job's folder (``python -m`` puts it first)
         from . import guard, run
@@ -177,7 +184,7 @@ def _output(cwd: str, name: str) -> str:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             fh.seek(max(0, size - OUTPUT_CAP_BYTES))
-            data = fh.read()
+            data = fh.read(OUTPUT_CAP_BYTES)  # not more, should the file still grow
         os.remove(path)
     except (IOError, OSError):
         return ""
@@ -185,6 +192,16 @@ def _output(cwd: str, name: str) -> str:
     if size > len(data):
         text = "[edgebench: the first %d bytes of this output were cut]\n%s" % (size - len(data), text)
     return text
+
+
+def _signal_name(code: int) -> Optional[str]:
+    """The name of the signal that ended the child (the device's own numbering), or None for an exit."""
+    if code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return None
 
 
 def _kill_group(pid: int) -> None:
@@ -195,8 +212,9 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def serve(main: Main) -> int:
-    """The server loop (see the module docstring); ``main`` is the agent's command line entry, run in each child."""
+def serve(main: Main, idle_exit_s: Optional[float] = None) -> int:
+    """The server loop (see the module docstring); ``main`` is the agent's command line entry, run in each child;
+    ``idle_exit_s``: end after that many seconds without a request (seconds between jobs, never during one)."""
     import numpy  # noqa: F401 — what every job imports first (inputs, summaries, the device facts)
 
     from . import guard, run  # noqa: F401 — the agent's own modules, as a job imports them
@@ -206,6 +224,9 @@ def serve(main: Main) -> int:
     _send({"ready": True, "pid": me, "agent_version": AGENT_VERSION})
     lines = _Lines(0)
     while True:
+        if idle_exit_s and not lines.pending() and not lines.eof and not select.select([0], [], [], idle_exit_s)[0]:
+            sys.stderr.write("edgebench warm agent: no request for %g s, ending\n" % idle_exit_s)
+            return 0
         line = lines.take()
         if line is None:
             return 0
@@ -217,16 +238,24 @@ def serve(main: Main) -> int:
             _send({"refused": str(exc)[:300]})
             continue
         t_fork = time.perf_counter()
+        rfd, wfd = os.pipe()
         try:
             pid = os.fork()
         except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): nothing ran, the host starts its own
+            os.close(rfd)
+            os.close(wfd)
             _send({"refused": "fork failed: %s" % exc})
             continue
         if pid == 0:
-            _child(main, req, t_fork, me, home)
+            os.close(rfd)
+            _child(main, req, t_fork, me, home, wfd)
+        os.close(wfd)
+        os.read(rfd, 1)  # the child leads its group now (or ended before: EOF); only then can the host kill it
+        os.close(rfd)
         _send({"started": pid})
         code = _wait(pid, lines)
         if code is None:
             return 0
-        _send({"exit": code, "stdout": _output(req["cwd"], STDOUT_FILE), "stderr": _output(req["cwd"], STDERR_FILE)})
+        _send({"exit": code, "signal": _signal_name(code), "stdout": _output(req["cwd"], STDOUT_FILE),
+               "stderr": _output(req["cwd"], STDERR_FILE)})
 

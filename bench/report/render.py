@@ -82,8 +82,9 @@ DEVICE_FACTS = [("os", "OS"), ("kernel", "kernel"), ("arch", "arch"), ("cpu_mode
                 ("python_version", "Python"), ("agent_version", "agent")]
 
 METHOD = (
-    "Each job runs in a fresh agent process on the device (on the local machine, unless EDGEBENCH_WARM_AGENT=0, a "
-    "process forked per job from a warm agent that started the interpreter and imported numpy once; the line below "
+    "Each job runs in a fresh agent process on the device (on the local machine and SSH devices, unless "
+    "EDGEBENCH_WARM_AGENT=0, a process forked per job from a warm agent that started the interpreter and imported "
+    "numpy once; the line below "
     "says how each job's process was made). Latency is `time.perf_counter_ns` around the "
     "runtime's own run call (ONNX Runtime `InferenceSession.run`, LiteRT `Interpreter.invoke`) on inputs "
     "generated from the model's signature with a fixed seed. After the model load and a separately timed first "

@@ -50,7 +50,7 @@ from .sshconn import DROPS, Conn, Refused, Watchdog, open_conn, signal_from_mess
 from .sshscripts import FREE_SPACE, HASHES, KILL, SETSID
 from .sshkeys import key_permission_warning, load_known_hosts
 from .sshwarm import ChannelPipe
-from .warm import WarmAgent, WarmLinkLost, WarmSlot, aborted_result
+from .warm import WarmAgent, WarmLinkLost, WarmSlot, aborted_result, serve_argv
 
 T = TypeVar("T")
 
@@ -335,7 +335,7 @@ class SshTransport(Transport):
 
         def start(ready_s: float) -> WarmAgent:
             conn = self._connection(time.monotonic() + ready_s, "starting the warm agent")
-            pipe = ChannelPipe(conn, self._command(argv[:3] + ["serve"], folder, env), folder, ready_s,
+            pipe = ChannelPipe(conn, self._command(serve_argv(argv[:3]), folder, env), folder, ready_s,
                                self._kill_group, self.pull)
             return WarmAgent(pipe, ready_s, pid_file="agent.pid")
 
@@ -344,6 +344,7 @@ class SshTransport(Transport):
             return self.warm.run(argv, timeout_s, cwd, (tuple(argv[:3]), tuple(sorted((env or {}).items()))), start)
         except WarmLinkLost as exc:
             killed = self._kill_group(cwd)
+            self._kill_group(folder)  # the warm agent too, should the device not have noticed the drop yet
             raise TransportError("device %r: the SSH connection dropped while %s was running (%s); %s" % (
                 self.device.name, argv[0], exc, _kill_note(killed))) from exc
         finally:
@@ -394,10 +395,10 @@ class SshTransport(Transport):
             return False
 
     def abort(self) -> None:
+        killed = self.warm.abort()  # the warm agent, and its job if it had one
         cwd = self._running
-        if cwd:
+        if cwd and cwd != killed:
             self._kill_group(cwd, reconnect=False)
-        self.warm.abort()
 
     # -- files ------------------------------------------------------------------------------
     def file_sha256s(self, remotes: List[str]) -> Dict[str, Optional[str]]:

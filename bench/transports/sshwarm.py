@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Optional
 
 from .base import describe_exc
-from .sshconn import DROPS
+from .sshconn import DROPS, Watchdog
 from .warm import Pipe, WarmAgentUnavailable, last_line
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ Pull = Callable[[str], bytes]
 SLICE_S = 0.5
 #: Seconds the warm agent has to exit once its input is closed before its group is killed.
 CLOSE_WAIT_S = 2.0
+#: Seconds to wait for sshd's exit status of a warm agent whose output ended (none comes when the link was cut).
+STATUS_WAIT_S = 2.0
 #: Bytes of the warm agent's own standard error kept (for the reason it did not start).
 STDERR_KEEP = 4096
 
@@ -49,6 +51,7 @@ class ChannelPipe(Pipe):
         self._closed = False
         transport = conn.transport
         chan = None
+        dog = Watchdog(conn, time.monotonic() + timeout_s)  # paramiko's exec_command waits without a deadline
         try:
             if transport is None:
                 raise EOFError("no SSH session")
@@ -57,7 +60,10 @@ class ChannelPipe(Pipe):
         except self._drops as exc:
             if chan is not None:
                 chan.close()
-            raise WarmAgentUnavailable("the warm agent could not start over SSH: %s" % describe_exc(exc)) from exc
+            why = "no answer within %.0f s" % timeout_s if dog.fired else describe_exc(exc)
+            raise WarmAgentUnavailable("the warm agent could not start over SSH: %s" % why, transient=True) from exc
+        finally:
+            dog.cancel()
         self.chan = chan
 
     def _drain_stderr(self) -> None:
@@ -103,6 +109,7 @@ class ChannelPipe(Pipe):
         self.chan.close()
 
     def kill(self) -> None:
+        self._closed = True
         self._kill_group(self.folder, False)
         self.chan.close()
 
@@ -120,6 +127,21 @@ class ChannelPipe(Pipe):
         return last_line(self._err)
 
     def link_lost(self) -> Optional[str]:
-        if self.conn.alive():
+        # an agent that ended has its exit status (or signal) sent by sshd right after the end of its output; a channel
+        # cut with its link gets none (neither the connection's state nor an end of output tells them apart: paramiko
+        # closes the channels before it marks the connection dead, and a dying sshd may still send the end of output)
+        self.chan.status_event.wait(STATUS_WAIT_S)  # also set when the channel closes: what came decides
+        if self.chan.exit_status != -1 or getattr(self.chan, "exit_signal", None):
             return None
         return "the SSH connection dropped under the warm agent"
+
+    def check_ready(self, pid: int) -> Optional[str]:
+        try:
+            seen = int(self._pull(posixpath.join(self.folder, "agent.pid")).decode().strip())
+        except Exception as exc:  # noqa: B902 — any failure to read it: the kill could not be trusted
+            return "the warm agent's process group could not be read back (%s)" % describe_exc(exc)
+        if seen != pid:
+            return ("the warm agent says it is process %d but the device's helper sees %d (a wrapped interpreter in "
+                    "another PID namespace, or a wrapper that does not exec): its jobs could not be killed "
+                    "reliably" % (pid, seen))
+        return None

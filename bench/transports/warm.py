@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from device_agents import AGENT_VERSION
 from device_agents.serve import STDERR_FILE, STDOUT_FILE  # the child's output files in its job folder
 
 from .base import ExecResult, signal_name
@@ -37,10 +38,25 @@ READY_TIMEOUT_S = 30.0
 KILLED_EXIT_WAIT_S = 10.0
 #: No line of the protocol is longer (bytes): an exit message carries two outputs of at most 256 KiB, escaped.
 MAX_LINE_BYTES = 4 << 20
+#: The warm agent ends itself after this many seconds without a request (``serve --idle-exit-s``): a link that died
+#: without the device noticing leaves nothing running for long. The host starts a new one for a job that comes after
+#: half of that, so a job never meets one that is just ending.
+IDLE_EXIT_S = 600.0
+
+
+def serve_argv(prefix: List[str]) -> List[str]:
+    """The warm agent's command line: the agent command without its subcommand (``[python, "-m", "device_agents"]``),
+    then ``serve`` and its idle exit."""
+    return list(prefix) + ["serve", "--idle-exit-s", "%g" % IDLE_EXIT_S]
 
 
 class WarmAgentUnavailable(Exception):
-    """The warm agent could not take this job; nothing of the job has run."""
+    """The warm agent could not take this job; nothing of the job has run. ``transient``: because the link to the
+    device failed (this warm agent is given up, not warm agents for the rest of the run)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class WarmLinkLost(Exception):
@@ -92,6 +108,11 @@ class Pipe:
         """Why the link to the device failed, when it did (a job is then a transport error, not its agent killed)."""
         return None
 
+    def check_ready(self, pid: int) -> Optional[str]:
+        """Why the warm agent that says it is process ``pid`` cannot be used (None when it can): over SSH the kill
+        helper must see the same process (no wrapper in another PID namespace)."""
+        return None
+
 
 class WarmAgent:
     """One ``device_agents serve`` process, reached through ``pipe``, and the job running in it (at most one)."""
@@ -105,19 +126,33 @@ class WarmAgent:
         self._buf = b""
         self._lock = threading.Lock()
         self.child: Optional[Tuple[int, str]] = None  # the running job's (pid, folder); it leads its process group
+        self.pid: Optional[int] = None  # the warm agent's own, as it says (its device's numbering)
+        self.last_used = time.monotonic()  # when it last started or ended a job (monotonic s)
+        self._aborted = False
 
     def wait_ready(self) -> None:
         """Until the warm agent says it is ready (its imports done); WarmAgentUnavailable when it does not."""
         try:
             hello = self._message(time.monotonic() + self.ready_timeout_s)
         except (_Gone, TimeoutError) as exc:
+            lost = self.pipe.link_lost()
             why = ("no answer within %.0f s" % self.ready_timeout_s if isinstance(exc, TimeoutError)
-                   else self.pipe.link_lost() or "it ended%s" % self.pipe.stderr_tail())
+                   else lost or "it ended%s" % self.pipe.stderr_tail())
             self.close()
-            raise WarmAgentUnavailable("the warm agent did not start (%s)" % why) from exc
-        if hello.get("ready") is not True or not isinstance(hello.get("pid"), int):
+            raise WarmAgentUnavailable("the warm agent did not start (%s)" % why, transient=bool(lost)) from exc
+        pid = hello.get("pid")
+        if hello.get("ready") is not True or not _is_int(pid) or pid <= 1:
             self.close()
             raise WarmAgentUnavailable("the warm agent said %r instead of ready" % str(hello)[:200])
+        if hello.get("agent_version") != AGENT_VERSION:
+            self.close()
+            raise WarmAgentUnavailable("the warm agent is version %r, not this host's %r" % (
+                str(hello.get("agent_version"))[:40], AGENT_VERSION))
+        why = self.pipe.check_ready(pid)
+        if why:
+            self.close()
+            raise WarmAgentUnavailable(why)
+        self.pid, self.last_used = pid, time.monotonic()
 
     def alive(self) -> bool:
         return self.pipe.alive()
@@ -166,18 +201,22 @@ class WarmAgent:
             raise WarmAgentUnavailable("the warm agent had ended (%s)" % exc) from exc
         try:
             msg = self._message(min(deadline, time.monotonic() + READY_TIMEOUT_S))
-        except (_Gone, TimeoutError):
+        except (_Gone, TimeoutError) as exc:
             # the request was sent: a child may have been forked (it ends itself, its parent gone), so this is the
-            # job's agent killed (or its link lost), not a job that never started
-            self._lost()
+            # job's agent killed (or its link lost, or its time up), not a job that never started
+            if not self._aborted:
+                self._lost()
             self.abort()
             self.close()
+            if isinstance(exc, TimeoutError) and time.monotonic() >= deadline:
+                return ExecResult(None, "", "edgebench: the warm agent had not started the job when its time was up; "
+                                  "the warm agent was killed", True, time.perf_counter() - start, kill_confirmed=False)
             return ExecResult(-signal.SIGKILL, "", "edgebench: the warm agent ended before it said the job started",
                               False, time.perf_counter() - start, signal="SIGKILL", kill_confirmed=None)
         if "refused" in msg:  # nothing ran
             self.close()
             raise WarmAgentUnavailable("the warm agent refused the job: %s" % str(msg["refused"])[:300])
-        if not isinstance(msg.get("started"), int) or isinstance(msg.get("started"), bool) or msg["started"] <= 1:
+        if not _is_int(msg.get("started")) or msg["started"] <= 1:
             self.abort()
             self.close()
             return ExecResult(-signal.SIGKILL, "", "edgebench: the warm agent said %r instead of the job's pid"
@@ -192,9 +231,15 @@ class WarmAgent:
                 timed_out, killed = True, self.kill_child()
                 end = self._message(time.monotonic() + KILLED_EXIT_WAIT_S)
         except (_Gone, TimeoutError):
-            self._lost()
+            if self._aborted:  # Ctrl-C killed it and the job: nothing to wait for or read back
+                self.close()
+                return ExecResult(-signal.SIGKILL, "", "edgebench: aborted", timed_out, time.perf_counter() - start,
+                                  signal="SIGKILL", kill_confirmed=killed)
+            if not timed_out:  # a job killed at its timeout stays a timeout, whatever the link does next
+                self._lost()
             # the warm agent ended (or went silent) while the job ran: the job's own processes go too
-            killed = self.kill_child()
+            if not killed:
+                killed = self.kill_child()
             self.close()
             return ExecResult(-signal.SIGKILL, self.pipe.leftover(cwd, STDOUT_FILE),
                               self.pipe.leftover(cwd, STDERR_FILE) +
@@ -207,13 +252,17 @@ class WarmAgent:
         finally:
             with self._lock:
                 self.child = None
+            self.last_used = time.monotonic()
         code = end.get("exit")
-        if not isinstance(code, int) or isinstance(code, bool):
+        if not _is_int(code):
             self.close()
             code = -signal.SIGKILL
-        out, err = (end.get(k) for k in ("stdout", "stderr"))
+        out, err, sig = (end.get(k) for k in ("stdout", "stderr", "signal"))
+        if not (code < 0 and isinstance(sig, str) and 3 < len(sig) < 16 and sig.startswith("SIG")
+                and sig[3:].isalnum()):
+            sig = signal_name(code)  # the device's own name when it sent a plausible one (its numbering may differ)
         return ExecResult(code, out if isinstance(out, str) else "", err if isinstance(err, str) else "", timed_out,
-                          time.perf_counter() - start, signal=signal_name(code), kill_confirmed=killed)
+                          time.perf_counter() - start, signal=sig, kill_confirmed=killed)
 
     def kill_child(self, quick: bool = False) -> bool:
         """SIGKILL the running job's process group; True when it is gone (or there was none)."""
@@ -229,6 +278,7 @@ class WarmAgent:
 
     def abort(self) -> None:
         """From another thread: kill the running job and the warm agent now."""
+        self._aborted = True
         self.kill_child(quick=True)
         self.pipe.kill()
 
@@ -242,7 +292,7 @@ class ProcessPipe(Pipe):
         try:
             with open(self.stderr_path, "wb") as err:
                 self.proc: Optional[subprocess.Popen] = subprocess.Popen(
-                    list(prefix) + ["serve"], cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    serve_argv(prefix), cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=err, start_new_session=True)
         except OSError as exc:
             self.proc = None
@@ -323,6 +373,10 @@ class ProcessPipe(Pipe):
         return last_line(Path(self.stderr_path).read_bytes() if os.path.exists(self.stderr_path) else b"")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def last_line(data: bytes) -> str:
     """``": <last line>"`` of some output (at most 300 characters), or "" when it has none."""
     lines = data.decode("utf-8", "replace").strip().splitlines()
@@ -364,11 +418,13 @@ class WarmSlot:
         try:
             return self._run(argv, timeout_s, cwd, key, start)
         except WarmAgentUnavailable as exc:
-            self.enabled, self.off_reason = False, str(exc)
+            if not exc.transient:
+                self.enabled, self.off_reason = False, str(exc)
             return None
 
     def _run(self, argv: List[str], timeout_s: float, cwd: str, key: tuple, start: Starter) -> ExecResult:
-        if self.agent is not None and (self._key != key or not self.agent.alive()):
+        if self.agent is not None and (self._key != key or not self.agent.alive()
+                                       or time.monotonic() - self.agent.last_used > IDLE_EXIT_S / 2):
             self.close()
         if self.agent is None:
             self.agent, self._key = start(min(READY_TIMEOUT_S, max(1.0, timeout_s))), key
@@ -390,12 +446,16 @@ class WarmSlot:
             self.enabled, self.off_reason = False, "the warm agent ended while a job ran"
         return res
 
-    def abort(self) -> None:
-        """Kill the warm agent and its job now (from another thread); nothing starts afterwards."""
+    def abort(self) -> Optional[str]:
+        """Kill the warm agent and its job now (from another thread); nothing starts afterwards. The folder of the job
+        it killed, if it had one."""
         self.aborted.set()
         agent = self.agent
-        if agent is not None:
-            agent.abort()
+        if agent is None:
+            return None
+        child = agent.child
+        agent.abort()
+        return child[1] if child else None
 
     def close(self) -> None:
         """End the warm agent (a running job's processes with it)."""

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm agent 
 
 
 class Server:
-    def __init__(self, cwd: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "device_agents", "serve"], cwd=str(cwd),
+    def __init__(self, cwd: Path, *flags: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "device_agents", "serve", *flags], cwd=str(cwd),
                                      env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
@@ -142,7 +142,7 @@ def test_a_childs_own_deadline_ends_it(tmp_path: Path, tiny_onnx: Path) -> None:
     srv.send({"argv": ["run", "job.json", "--out", "result.json", "--deadline-s", "2"], "cwd": str(d)})
     child = srv.read()["started"]
     end = srv.read()
-    assert end["exit"] == -9
+    assert end["exit"] == -9 and end["signal"] == "SIGKILL"  # named on the device, in its own numbering
     assert time.monotonic() - t0 < 15 and not _alive(child)
     assert "deadline passed" in end["stderr"]
     assert srv.end() == 0
@@ -156,8 +156,9 @@ def test_a_pid_file_names_the_jobs_group(tmp_path: Path, tiny_onnx: Path) -> Non
     d = _job_dir(tmp_path, "pid", tiny_onnx)
     srv.send({"argv": ["run", "job.json", "--out", "result.json"], "cwd": str(d), "pid_file": "agent.pid"})
     child = srv.read()["started"]
+    assert (d / "agent.pid").read_text() == str(child)  # written before "started": a kill sent after it reaches the job
+    assert os.getpgid(child) == child  # and the job leads its own group by then
     assert srv.read()["exit"] == 0
-    assert (d / "agent.pid").read_text() == str(child)
     assert srv.end() == 0
 
 
@@ -170,3 +171,18 @@ def test_an_output_over_the_cap_comes_back_as_its_end(tmp_path: Path) -> None:
     assert not (tmp_path / "long").exists()
     (tmp_path / "short").write_text("all of it\n")
     assert _output(str(tmp_path), "short") == "all of it\n" and _output(str(tmp_path), "absent") == ""
+
+
+def test_an_idle_warm_agent_ends_itself_but_never_during_a_job(tmp_path: Path, tiny_onnx: Path) -> None:
+    """``--idle-exit-s``: a host whose link died without the device noticing leaves nothing running for long; a job
+    longer than that idle time is not cut."""
+    srv = Server(tmp_path, "--idle-exit-s", "1.5")
+    srv.read()
+    d = _job_dir(tmp_path, "long", tiny_onnx, min_seconds=3.0)
+    srv.send({"argv": ["run", "job.json", "--out", "result.json"], "cwd": str(d)})
+    srv.read()
+    assert srv.read()["exit"] == 0  # 3 s of job, past the 1.5 s idle time
+    t0 = time.monotonic()
+    assert srv.proc.wait(timeout=30) == 0
+    assert 1.0 < time.monotonic() - t0 < 10
+    assert "no request for 1.5 s" in srv.proc.stderr.read().decode()  # type: ignore[union-attr]

@@ -49,9 +49,9 @@ def _job(t: SshTransport, name: str, model: Path, **measure: Any) -> str:
     return d
 
 
-def _run(t: SshTransport, d: str, timeout_s: float = 60) -> Any:
+def _run(t: SshTransport, d: str, timeout_s: float = 60, python: str = sys.executable) -> Any:
     """The agent's command line as the runner gives it over SSH (``--watch-stdin``)."""
-    return t.exec([sys.executable, "-m", "device_agents", "run", "job.json", "--out", "result.json",
+    return t.exec([python, "-m", "device_agents", "run", "job.json", "--out", "result.json",
                    "--watch-stdin"], timeout_s=timeout_s, cwd=d, env={"PYTHONPATH": str(REPO)})
 
 
@@ -92,6 +92,7 @@ def test_jobs_over_ssh_run_in_children_of_one_warm_agent(box: SshTransport, tiny
 
 
 def test_a_timeout_over_ssh_kills_the_job_and_keeps_the_warm_agent(box: SshTransport, tiny_onnx: Path) -> None:
+    _run(box, _job(box, "first", tiny_onnx))  # the warm agent is up before the short timeout below
     d = _job(box, "slow", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
     t0 = time.monotonic()
     res = _run(box, d, timeout_s=4)
@@ -133,14 +134,37 @@ def test_a_warm_agent_killed_on_the_device_mid_job_is_that_jobs_agent_killed(box
     _run(box, _job(box, "first", tiny_onnx))
     [server] = _server_here(box)
     d = _job(box, "victim", tiny_onnx, min_seconds=60.0, max_runs=10 ** 9)
-    threading.Timer(2.0, lambda: os.kill(server, signal.SIGKILL)).start()
-    res = _run(box, d)
+    killer = threading.Timer(2.0, lambda: os.kill(server, signal.SIGKILL))
+    killer.start()
+    try:
+        res = _run(box, d)
+    finally:
+        killer.cancel()
     assert res.returncode == -signal.SIGKILL and res.signal == "SIGKILL" and not res.timed_out, res
     assert "warm agent ended while this job ran" in res.stderr
     assert _none_left_in(d)
     assert box.warm.enabled is False and "ended while a job ran" in (box.warm.off_reason or "")
     d2 = _job(box, "after", tiny_onnx)
     assert _run(box, d2).returncode == 0 and _result(d2)["method"]["process"] == OWN  # the rest: own processes
+
+
+def test_a_wrapper_that_does_not_exec_gets_no_warm_agent(own_server: Server, tmp_path: Path, tiny_onnx: Path) -> None:
+    """A device "python" that is a wrapper running the interpreter as its child (as a container's entry point would,
+    in another PID namespace): the process the kill helper sees is not the warm agent, so jobs could not be killed
+    reliably; the job runs in a process of its own and the run says why."""
+    sshd, known, _ = own_server
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text('#!/bin/sh\n%s "$@"\n' % sys.executable)  # no exec: the interpreter is a child
+    wrapper.chmod(0o755)
+    t = SshTransport(sshd.device("box", str(tmp_path / "root"), known, helper_python=sys.executable))
+    try:
+        d = _job(t, "a", tiny_onnx)
+        res = _run(t, d, python=str(wrapper))
+        assert res.returncode == 0, res.stderr
+        assert _result(d)["method"]["process"] == OWN
+        assert t.warm.enabled is False and "the device's helper sees" in (t.warm.off_reason or "")
+    finally:
+        t.close()
 
 
 def test_abort_over_ssh_mid_job_kills_it_and_nothing_starts_afterwards(box: SshTransport, tiny_onnx: Path) -> None:
