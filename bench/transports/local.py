@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .base import ExecResult, Transport, TransportError, describe_exc, signal_name
-from .warm import ProcessPipe, WarmAgent, WarmSlot, aborted_result
+from .warm import ProcessPipe, WarmAgent, WarmSlot
 
 
 #: Files the local device gets as hard links (never the agent's own files, which must be private copies).
@@ -85,19 +85,11 @@ class LocalTransport(Transport):
              env: Optional[Dict[str, str]] = None) -> ExecResult:
         full_env = dict(os.environ)
         full_env.update(env or {})
-        if self.warm.aborted.is_set():
-            return aborted_result()
-        if self.warm.takes(argv, cwd):
-            assert cwd is not None
-            # its folder: the run's jobs folder (a job's own folder is removed after the job)
-            folder = os.path.dirname(cwd.rstrip("/")) or cwd
-            res = self.warm.run(argv, timeout_s, cwd, (tuple(argv[:3]), tuple(sorted(full_env.items()))),
-                                lambda ready_s: WarmAgent(ProcessPipe(argv[:3], full_env, folder), ready_s))
-            if res is not None:
-                return res
-            if self.warm.aborted.is_set():  # the warm agent was killed by abort(): nothing more starts
-                return aborted_result()
-        return self._exec_process(argv, timeout_s, cwd, full_env)
+        # the warm agent's folder: the run's jobs folder (a job's own folder is removed after the job)
+        folder = os.path.dirname((cwd or "").rstrip("/")) or cwd or self.root
+        res = self.warm.exec(argv, timeout_s, cwd, full_env,
+                             lambda ready_s: WarmAgent(ProcessPipe(argv[:3], full_env, folder), ready_s))
+        return res if res is not None else self._exec_process(argv, timeout_s, cwd, full_env)
 
     def _exec_process(self, argv: List[str], timeout_s: float, cwd: Optional[str], full_env: Dict[str, str]
                       ) -> ExecResult:

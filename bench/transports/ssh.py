@@ -50,7 +50,7 @@ from .sshconn import DROPS, Conn, Refused, Watchdog, open_conn, signal_from_mess
 from .sshscripts import FREE_SPACE, HASHES, KILL, SETSID
 from .sshkeys import key_permission_warning, load_known_hosts
 from .sshwarm import ChannelPipe
-from .warm import WarmAgent, WarmLinkLost, WarmSlot, aborted_result, serve_argv
+from .warm import WarmAgent, WarmLinkLost, WarmSlot, serve_argv
 
 T = TypeVar("T")
 
@@ -298,15 +298,9 @@ class SshTransport(Transport):
 
     def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str] = None,
              env: Optional[Dict[str, str]] = None) -> ExecResult:
-        if self.warm.aborted.is_set():  # Ctrl-C or a failed worker: nothing starts on this device afterwards
-            return aborted_result()
-        if self.warm.takes(argv, cwd):
-            assert cwd is not None
-            warm = self._warm_exec(argv, timeout_s, cwd, env)
-            if warm is not None:
-                return warm
-            if self.warm.aborted.is_set():  # the warm agent was killed by abort(): nothing more starts
-                return aborted_result()
+        warm = self._warm_exec(argv, timeout_s, cwd, env)  # after Ctrl-C or a failed worker: nothing starts
+        if warm is not None:
+            return warm
         cwd = cwd or self.root
         command = self._command(argv, cwd, env)
         start = time.perf_counter()
@@ -324,14 +318,15 @@ class SshTransport(Transport):
         res.duration_s = time.perf_counter() - start
         return res
 
-    def _warm_exec(self, argv: List[str], timeout_s: float, cwd: str, env: Optional[Dict[str, str]]
+    def _warm_exec(self, argv: List[str], timeout_s: float, cwd: Optional[str], env: Optional[Dict[str, str]]
                    ) -> Optional[ExecResult]:
-        """The agent job in a child of the device's warm agent; None when the warm agent cannot take it (nothing ran).
-        The child watches its parent, the warm agent, which watches the channel (``--watch-stdin`` becomes
-        ``--watch-parent``). A drop under it is this transport's drop mid-run: the job killed over a new connection,
-        TransportError."""
+        """WarmSlot.exec over SSH: an agent job in a child of the device's warm agent; None when the command runs in a
+        process of its own. The child watches its parent, the warm agent, which watches the channel
+        (``--watch-stdin`` becomes ``--watch-parent``). A drop under it is this transport's drop mid-run: the job
+        killed over a new connection, TransportError."""
         argv = ["--watch-parent" if a == "--watch-stdin" else a for a in argv]
-        folder = posixpath.dirname(cwd.rstrip("/")) or cwd  # the run's jobs folder: the warm agent's agent.pid
+        # the run's jobs folder: the warm agent's agent.pid
+        folder = posixpath.dirname((cwd or "").rstrip("/")) or cwd or self.root
 
         def start(ready_s: float) -> WarmAgent:
             conn = self._connection(time.monotonic() + ready_s, "starting the warm agent")
@@ -341,8 +336,9 @@ class SshTransport(Transport):
 
         self._running = cwd
         try:
-            return self.warm.run(argv, timeout_s, cwd, (tuple(argv[:3]), tuple(sorted((env or {}).items()))), start)
+            return self.warm.exec(argv, timeout_s, cwd, env or {}, start)
         except WarmLinkLost as exc:
+            assert cwd is not None
             killed = self._kill_group(cwd)
             self._kill_group(folder)  # the warm agent too, should the device not have noticed the drop yet
             raise TransportError("device %r: the SSH connection dropped while %s was running (%s); %s" % (

@@ -126,7 +126,6 @@ class WarmAgent:
         self._buf = b""
         self._lock = threading.Lock()
         self.child: Optional[Tuple[int, str]] = None  # the running job's (pid, folder); it leads its process group
-        self.pid: Optional[int] = None  # the warm agent's own, as it says (its device's numbering)
         self.last_used = time.monotonic()  # when it last started or ended a job (monotonic s)
         self._aborted = False
 
@@ -152,7 +151,7 @@ class WarmAgent:
         if why:
             self.close()
             raise WarmAgentUnavailable(why)
-        self.pid, self.last_used = pid, time.monotonic()
+        self.last_used = time.monotonic()
 
     def alive(self) -> bool:
         return self.pipe.alive()
@@ -412,15 +411,24 @@ class WarmSlot:
         """Is this an agent ``run`` job the warm agent can take?"""
         return self.enabled and bool(cwd) and argv[1:4] == ["-m", "device_agents", "run"]
 
-    def run(self, argv: List[str], timeout_s: float, cwd: str, key: tuple, start: Starter) -> Optional[ExecResult]:
-        """The job (the full agent ``argv``) in the warm agent for ``key`` (its interpreter and environment); None
-        when the warm agent cannot take it (nothing ran: the caller starts a process of its own)."""
+    def exec(self, argv: List[str], timeout_s: float, cwd: Optional[str], env: Dict[str, str],
+             start: Starter) -> Optional[ExecResult]:
+        """What a transport's ``exec`` does first: after abort(), nothing (as if killed at once); an agent ``run`` job
+        (the full ``argv``, run with ``env``) in the warm agent for its interpreter and environment; None when the
+        caller runs the command in a process of its own (not an agent job, or the warm agent cannot take it: nothing
+        of it ran). WarmLinkLost passes through."""
+        if self.aborted.is_set():
+            return aborted_result()
+        if not self.takes(argv, cwd):
+            return None
+        assert cwd is not None
         try:
-            return self._run(argv, timeout_s, cwd, key, start)
+            return self._run(argv, timeout_s, cwd, (tuple(argv[:3]), tuple(sorted(env.items()))), start)
         except WarmAgentUnavailable as exc:
             if not exc.transient:
                 self.enabled, self.off_reason = False, str(exc)
-            return None
+        # killed by abort() while it started: nothing more starts
+        return aborted_result() if self.aborted.is_set() else None
 
     def _run(self, argv: List[str], timeout_s: float, cwd: str, key: tuple, start: Starter) -> ExecResult:
         if self.agent is not None and (self._key != key or not self.agent.alive()
