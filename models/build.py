@@ -197,6 +197,8 @@ def _build_locked(zoo: Zoo, entry: ModelEntry, variant: Variant, base: Artifact,
                 built = builds.get(entry, variant.prune)
                 convert(built, out, entry)
             params = int(sum(p.numel() for p in built.module.parameters()))
+        if _INTERRUPTED.is_set():  # Ctrl-C swallowed inside the converter (a finaliser, a broad except): the
+            raise KeyboardInterrupt()  # output may be whatever was written then, so it is never recorded as built
         base.status = "built"
         base.path = str(out)
         base.sha256 = cache.sha256_file(out)

@@ -103,3 +103,35 @@ def test_ctrl_c_that_a_converter_turns_into_another_error_is_not_cached_as_a_fai
         build.build_artifact(zoo, zoo.model("tinybert-4"), zoo.variant("onnx-fp32"))
     assert not list((tmp_path / "cache").rglob("record.json")) and not list((tmp_path / "cache").rglob("*.json"))
     build._INTERRUPTED.clear()
+
+
+def test_ctrl_c_that_a_converter_swallows_still_interrupts_and_records_nothing(tmp_path, monkeypatch) -> None:
+    """A SIGINT that lands where it is swallowed (a finaliser prints "Exception ignored", a library catches
+    BaseException) let the conversion finish and the run go on, once, in CI: the handler's flag must stop it."""
+    import os
+    import signal
+    import time
+
+    import pytest
+
+    import models.convert as convert
+    from models import build
+    from models.zoo import load_zoo
+
+    monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
+
+    def swallowing_converter(built, out, entry=None):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the real signal, through the real handler
+            time.sleep(1.0)
+        except KeyboardInterrupt:
+            pass
+        out.write_bytes(b"half a model")
+
+    monkeypatch.setattr(convert, "recipe", lambda name: (swallowing_converter, None))
+    zoo = load_zoo()
+    with pytest.raises(KeyboardInterrupt):
+        with build._note_interrupts():
+            build.build_artifact(zoo, zoo.model("tinybert-4"), zoo.variant("onnx-fp32"))
+    assert not list((tmp_path / "cache").rglob("*.json"))
+    build._INTERRUPTED.clear()
