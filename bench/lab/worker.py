@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Set
 from celery import bootsteps
 from celery.worker.control import control_command
 
-from . import auth, keys, records
+from . import auth, forkguard, keys, records
 from .app import LabError, app, broker_url, redacted
 from .health import Health, probe, store_problem
 from .lost import Reaper, pid_alive
@@ -234,7 +234,9 @@ class LabRuntime:
             self.set_health(Health(ok=False, reason=problem, probe_s=0.0))
         elif (not self.busy() and (time.monotonic() - self.last_probe_mono >= self.timings.health_s
                                    or (not self.health.ok and "results store" in (self.health.reason or "")))):
-            self.set_health(probe(self.device))
+            with forkguard.held():  # a pool child forked now would hold the probe's pipes open (forkguard.py)
+                health = probe(self.device)
+            self.set_health(health)
         self.apply_health()
         if self.reaper is not None:
             self.reaper.sweep()
@@ -313,6 +315,7 @@ def device_main(device_name: str) -> int:
         log.warning("Redis at %s does not say whether it persists its data (CONFIG/INFO refused by its ACL): make "
                     "sure it runs with appendonly yes", redacted(url))
     os.environ["EDGEBENCH_LAB_DEVICE"] = device_name  # the pool child checks each job's device against it
+    forkguard.install()  # the pool's forks wait while the lab thread starts a probe
     LabStep.runtime = LabRuntime(device, url, records.Timings.from_env())
     app.steps["consumer"].add(LabStep)
     try:
