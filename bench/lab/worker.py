@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from typing import Any, Dict, List, Optional, Set
 
 from celery import bootsteps
@@ -79,6 +80,8 @@ class LabRuntime:
         self.recovery: Optional[Recovery] = None
         self.lease: Optional[Dict[str, Any]] = None
         self.started_mono = time.monotonic()
+        #: Monotonic time the lab thread's current tick began (None between ticks), for ``watch``.
+        self.tick_since: Optional[float] = None
         #: Held while the consumed queues change (the lab thread's health loop, the ``lab_quarantine`` command).
         self.lock = threading.RLock()
 
@@ -245,11 +248,32 @@ class LabRuntime:
             self.recovery.sweep()
 
     def loop(self) -> None:
+        threading.Thread(target=self.watch, name="edgebench-lab-watch", daemon=True).start()
         while not self.stop.wait(self.timings.heartbeat_s):
+            self.tick_since = time.monotonic()
             try:
                 self.tick()
             except Exception as exc:  # Redis restarting, a control reply late: next tick tries again
                 log.warning("lab tick on %s: %s: %s", self.device.name, type(exc).__name__, exc)
+            finally:
+                self.tick_since = None
+
+    def watch(self) -> None:
+        """Say once per tick, with where it waits, when the lab thread is stuck past the lease's TTL: the heartbeat
+        stops with it and every job is handed back until it returns."""
+        said: Optional[float] = None
+        while not self.stop.wait(self.timings.heartbeat_s):
+            since, thread = self.tick_since, self.thread
+            if since is None or since == said or thread is None or thread.ident is None:
+                continue
+            stuck_s = time.monotonic() - since
+            if stuck_s > self.timings.alive_ttl_s:
+                said = since
+                frame = sys._current_frames().get(thread.ident)
+                where = "".join(traceback.format_stack(frame)[-4:]) if frame is not None else "(no frame)\n"
+                log.error("device %s: the lab thread has been in one heartbeat for %.0f s (the lease lapses after "
+                          "%.0f s; jobs are handed back meanwhile), waiting in:\n%s", self.device.name, stuck_s,
+                          self.timings.alive_ttl_s, where.rstrip())
 
 
 @control_command(args=[("reason", str)], signature="<reason>")
