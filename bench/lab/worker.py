@@ -59,6 +59,17 @@ def owner_elsewhere(client: Any, device: str) -> Optional[str]:
     return "%s (pid %s on %s)" % (info.get("node"), info.get("pid"), info.get("lab_host"))
 
 
+#: Seconds the lab thread waits for a health probe (its own deadline is 15 s after connecting) before it
+#: quarantines the device and says where the probe hangs.
+PROBE_GIVE_UP_S = 60.0
+
+
+def _stack_of(thread: threading.Thread) -> str:
+    """The last frames of ``thread``'s stack, for a log line."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    return "".join(traceback.format_stack(frame)[-4:]).rstrip() if frame is not None else "(no frame)"
+
+
 class LabRuntime:
     """The lab side of one device worker process (its main process, not the pool child)."""
 
@@ -82,6 +93,8 @@ class LabRuntime:
         self.started_mono = time.monotonic()
         #: Monotonic time the lab thread's current tick began (None between ticks), for ``watch``.
         self.tick_since: Optional[float] = None
+        #: Monotonic time of the last heartbeat written.
+        self.beat_mono = time.monotonic()
         #: Held while the consumed queues change (the lab thread's health loop, the ``lab_quarantine`` command).
         self.lock = threading.RLock()
 
@@ -200,6 +213,7 @@ class LabRuntime:
         pipe.set(keys.worker_alive(self.worker_id), "1", px=ttl_ms)
         pipe.set(keys.device_record(self.device.name), records.dumps(info), px=ttl_ms)
         pipe.execute()
+        self.beat_mono = time.monotonic()
 
     def control(self, op: str, queue: str) -> None:
         """``add_consumer`` / ``cancel_consumer`` through Celery's remote control, to this worker only."""
@@ -237,15 +251,46 @@ class LabRuntime:
             self.set_health(Health(ok=False, reason=problem, probe_s=0.0))
         elif (not self.busy() and (time.monotonic() - self.last_probe_mono >= self.timings.health_s
                                    or (not self.health.ok and "results store" in (self.health.reason or "")))):
-            with forkguard.held():  # a pool child forked now would hold the probe's pipes open (forkguard.py)
-                health = probe(self.device)
-            self.set_health(health)
+            self.set_health(self.probe_beating())
         self.apply_health()
         if self.reaper is not None:
             self.reaper.sweep()
             self.reaper.sweep_children(self.worker_id)
         if self.recovery is not None:
             self.recovery.sweep()
+
+    def probe_beating(self) -> Health:
+        """The device's probe in a thread of its own while this one keeps the heartbeat and the lease: a probe may
+        take its whole deadline (15 s; an SSH device that is down, its connect timeout), longer than the lease's TTL."""
+        box: Dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with forkguard.held():  # a pool child forked now would hold the probe's pipes open (forkguard.py)
+                    box["health"] = probe(self.device)
+            except Exception as exc:  # said by the tick, as before
+                box["error"] = exc
+
+        thread = threading.Thread(target=run, name="edgebench-lab-probe", daemon=True)
+        start = time.monotonic()
+        thread.start()
+        thread.join(self.timings.heartbeat_s)
+        while thread.is_alive():
+            waited_s = time.monotonic() - start
+            if waited_s > PROBE_GIVE_UP_S:  # past every deadline of its own: say where it hangs, quarantine
+                log.error("device %s: the health probe has not ended after %.0f s, waiting in:\n%s", self.device.name,
+                          waited_s, _stack_of(thread))
+                return Health(ok=False, reason="the health probe did not end within %.0f s" % PROBE_GIVE_UP_S,
+                              probe_s=round(waited_s, 3))
+            if not STALE:
+                try:
+                    self.beat()
+                except Exception as exc:  # Redis restarting: the next beat tries again
+                    log.warning("lab heartbeat on %s: %s: %s", self.device.name, type(exc).__name__, exc)
+            thread.join(self.timings.heartbeat_s)
+        if "error" in box:
+            raise box["error"]
+        return box["health"]
 
     def loop(self) -> None:
         threading.Thread(target=self.watch, name="edgebench-lab-watch", daemon=True).start()
@@ -259,21 +304,19 @@ class LabRuntime:
                 self.tick_since = None
 
     def watch(self) -> None:
-        """Say once per tick, with where it waits, when the lab thread is stuck past the lease's TTL: the heartbeat
-        stops with it and every job is handed back until it returns."""
+        """Say once per tick, with where it waits, when the lab thread has written no heartbeat for longer than the
+        lease's TTL: the lease lapses and every job is handed back until it returns."""
         said: Optional[float] = None
         while not self.stop.wait(self.timings.heartbeat_s):
             since, thread = self.tick_since, self.thread
             if since is None or since == said or thread is None or thread.ident is None:
                 continue
-            stuck_s = time.monotonic() - since
+            stuck_s = time.monotonic() - max(since, self.beat_mono)
             if stuck_s > self.timings.alive_ttl_s:
                 said = since
-                frame = sys._current_frames().get(thread.ident)
-                where = "".join(traceback.format_stack(frame)[-4:]) if frame is not None else "(no frame)\n"
-                log.error("device %s: the lab thread has been in one heartbeat for %.0f s (the lease lapses after "
+                log.error("device %s: the lab thread has written no heartbeat for %.0f s (the lease lapses after "
                           "%.0f s; jobs are handed back meanwhile), waiting in:\n%s", self.device.name, stuck_s,
-                          self.timings.alive_ttl_s, where.rstrip())
+                          self.timings.alive_ttl_s, _stack_of(thread))
 
 
 @control_command(args=[("reason", str)], signature="<reason>")

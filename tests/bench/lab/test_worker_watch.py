@@ -9,6 +9,8 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from bench.lab import records
 from bench.lab.worker import LabRuntime
 
@@ -33,8 +35,48 @@ def test_a_stuck_heartbeat_is_said_once_with_the_call_it_waits_in(caplog) -> Non
         rt.thread.join(5)
         rt.stop.set()
         watcher.join(5)
-    said = [r.getMessage() for r in caplog.records if "lab thread" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if "no heartbeat" in r.getMessage()]
     assert len(said) == 1, said
     assert "device dev1" in said[0] and "lease lapses after" in said[0] and "os.read(read_end, 1)" in said[0]
     os.close(read_end)
+    os.close(write_end)
+
+
+def test_a_probe_longer_than_the_lease_keeps_the_heartbeat_going(monkeypatch) -> None:
+    """An SSH device that is down makes the probe wait its connect timeout (10 s, the TTL is 10 s): the heartbeat
+    is written meanwhile, the probe's answer (or its error) comes back as before."""
+    from bench.lab import worker
+    from bench.lab.health import Health
+
+    timings = records.Timings(heartbeat_s=0.1, alive_ttl_s=0.5, lost_after_s=0.5, health_s=30)
+    rt = LabRuntime(SimpleNamespace(name="dev1"), "redis://127.0.0.1:9/0", timings)
+    beats = []
+    monkeypatch.setattr(rt, "beat", lambda: beats.append(time.monotonic()))
+    monkeypatch.setattr(worker, "probe", lambda device: time.sleep(1.0) or Health(ok=False, reason="down", probe_s=1.0))
+    assert rt.probe_beating().reason == "down"
+    assert len(beats) >= 6 and max(b - a for a, b in zip(beats, beats[1:])) < 0.4, beats
+
+    def broken(device):
+        raise RuntimeError("probe broke")
+
+    monkeypatch.setattr(worker, "probe", broken)
+    with pytest.raises(RuntimeError, match="probe broke"):
+        rt.probe_beating()
+
+
+def test_a_probe_that_never_ends_quarantines_the_device_saying_where_it_hangs(monkeypatch, caplog) -> None:
+    from bench.lab import worker
+
+    timings = records.Timings(heartbeat_s=0.05, alive_ttl_s=0.5, lost_after_s=0.5, health_s=30)
+    rt = LabRuntime(SimpleNamespace(name="dev1"), "redis://127.0.0.1:9/0", timings)
+    monkeypatch.setattr(rt, "beat", lambda: None)
+    monkeypatch.setattr(worker, "PROBE_GIVE_UP_S", 0.5)
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(worker, "probe", lambda device: os.read(read_end, 1))
+    with caplog.at_level(logging.ERROR, logger="edgebench.lab"):
+        health = rt.probe_beating()
+    assert not health.ok and "health probe did not end within" in health.reason
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "health probe has not ended" in said[0] and "os.read(read_end, 1)" in said[0], said
+    os.write(write_end, b"x")
     os.close(write_end)
