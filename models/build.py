@@ -229,25 +229,32 @@ _INTERRUPTED = threading.Event()
 
 @contextlib.contextmanager
 def _note_interrupts() -> Any:
-    """Remember a SIGINT (then raise KeyboardInterrupt as usual) while the block runs (main thread only)."""
+    """Remember a SIGINT — or a SIGTERM that the caller turns into KeyboardInterrupt (the CLI does) — then do
+    what the signal did before, while the block runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum: int, frame: Any) -> None:
         _INTERRUPTED.set()
-        if callable(previous):
-            previous(signum, frame)
+        before = previous[signum]
+        if callable(before):
+            before(signum, frame)
         else:
             raise KeyboardInterrupt()
 
     _INTERRUPTED.clear()
-    signal.signal(signal.SIGINT, handler)
+    # a SIGTERM left to its default still ends the process; a handler set outside Python (None) is left alone
+    replaced = [signum for signum, before in previous.items()
+                if before is not None and (signum == signal.SIGINT or callable(before))]
+    for signum in replaced:
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum in replaced:
+            signal.signal(signum, previous[signum])
 
 
 def build_all(names: List[str], variants: Optional[List[str]] = None, force: bool = False,

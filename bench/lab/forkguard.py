@@ -7,39 +7,56 @@ The pool child keeps them open for its whole life, so the lab thread's ``Popen``
 waits for an end of file that never comes, the heartbeat stops, the device's lease runs out and every job is
 handed back, for as long as that pool child lives (seen in the lab's fault tests under load).
 
-``held()`` marks the section that starts processes; ``install()`` makes every ``os.fork`` of this process
-(those ``subprocess`` makes without a ``preexec_fn`` do not count: they exec at once) wait until no section is
-held, for at most ``FORK_WAIT_S`` seconds."""
+``held()`` marks a section that starts processes; ``install()`` makes every ``os.fork`` of this process wait
+until no other thread is inside one, for at most ``FORK_WAIT_S`` seconds, and keeps new sections from starting
+until the fork is done. (Forks that ``subprocess`` makes without a ``preexec_fn`` do not count: they exec at
+once.) A section whose thread hangs is let go with ``abandon(thread)`` so that it stops delaying forks."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import threading
-from typing import Iterator
+import time
+from typing import Dict, Iterator
 
-#: Seconds a fork waits for a held section (a probe ends within its own deadline long before this).
+#: Seconds a fork waits for the sections held by other threads (a probe ends within its own deadline first).
 FORK_WAIT_S = 60.0
 
-_lock = threading.RLock()
-_fork_holds = threading.local()
+_cond = threading.Condition(threading.Lock())
+#: Thread ident → how many sections it is inside.
+_active: Dict[int, int] = {}
+#: Forks waiting for the sections to end: no new section starts meanwhile (a thread starting processes in a loop
+#: would otherwise keep a fork waiting for ever).
+_forks_waiting = 0
 _installed = False
 
 
 def _before_fork() -> None:
-    _fork_holds.acquired = _lock.acquire(timeout=FORK_WAIT_S)
+    global _forks_waiting
+    _cond.acquire()  # held through the fork: no section starts meanwhile
+    _forks_waiting += 1
+    me = threading.get_ident()  # a fork from inside a section (a preexec_fn) does not wait for itself
+    deadline = time.monotonic() + FORK_WAIT_S
+    while any(ident != me for ident in _active):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        _cond.wait(left)
 
 
 def _after_fork_in_parent() -> None:
-    if getattr(_fork_holds, "acquired", False):
-        _fork_holds.acquired = False
-        _lock.release()
+    global _forks_waiting
+    _forks_waiting -= 1
+    _cond.notify_all()
+    _cond.release()
 
 
 def _after_fork_in_child() -> None:
-    global _lock
-    _fork_holds.acquired = False
-    _lock = threading.RLock()  # the child has only the forking thread: nothing of the parent's holds remains
+    global _cond, _forks_waiting
+    _cond = threading.Condition(threading.Lock())  # the copy is held, and only the forking thread lives on
+    _active.clear()
+    _forks_waiting = 0
 
 
 def install() -> None:
@@ -54,5 +71,23 @@ def install() -> None:
 @contextlib.contextmanager
 def held() -> Iterator[None]:
     """While the block runs (it starts processes or opens pipes), no fork of this process copies them."""
-    with _lock:
+    me = threading.get_ident()
+    with _cond:
+        while _forks_waiting and me not in _active:  # a fork is waiting: it goes first (a nested section does not wait)
+            _cond.wait()
+        _active[me] = _active.get(me, 0) + 1
+    try:
         yield
+    finally:
+        with _cond:
+            depth = _active.pop(me, 0) - 1
+            if depth > 0:
+                _active[me] = depth
+            _cond.notify_all()
+
+
+def abandon(thread: threading.Thread) -> None:
+    """Forks stop waiting for ``thread``'s sections (it hangs; whatever it opens may leak into a child)."""
+    with _cond:
+        _active.pop(thread.ident or -1, None)
+        _cond.notify_all()

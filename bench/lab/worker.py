@@ -95,6 +95,9 @@ class LabRuntime:
         self.tick_since: Optional[float] = None
         #: Monotonic time of the last heartbeat written.
         self.beat_mono = time.monotonic()
+        #: A health probe given up while it still ran (and when): no other starts until it ends.
+        self.hung_probe: Optional[threading.Thread] = None
+        self.hung_since = 0.0
         #: Held while the consumed queues change (the lab thread's health loop, the ``lab_quarantine`` command).
         self.lock = threading.RLock()
 
@@ -251,7 +254,10 @@ class LabRuntime:
             self.set_health(Health(ok=False, reason=problem, probe_s=0.0))
         elif (not self.busy() and (time.monotonic() - self.last_probe_mono >= self.timings.health_s
                                    or (not self.health.ok and "results store" in (self.health.reason or "")))):
-            self.set_health(self.probe_beating())
+            health = self.probe_beating()
+            if STALE:  # the lease was taken while it ran: this worker does nothing more
+                return
+            self.set_health(health)
         self.apply_health()
         if self.reaper is not None:
             self.reaper.sweep()
@@ -261,14 +267,20 @@ class LabRuntime:
 
     def probe_beating(self) -> Health:
         """The device's probe in a thread of its own while this one keeps the heartbeat and the lease: a probe may
-        take its whole deadline (15 s; an SSH device that is down, its connect timeout), longer than the lease's TTL."""
+        take its whole deadline (15 s; an SSH device that is down, its connect timeout), longer than the lease's TTL.
+        One given up (``PROBE_GIVE_UP_S``) quarantines the device; no other starts while it still hangs."""
+        hung = self.hung_probe
+        if hung is not None and hung.is_alive():
+            return Health(ok=False, reason="the health probe given up %.0f s ago still has not ended"
+                          % (time.monotonic() - self.hung_since), probe_s=0.0)
+        self.hung_probe = None
         box: Dict[str, Any] = {}
 
         def run() -> None:
             try:
                 with forkguard.held():  # a pool child forked now would hold the probe's pipes open (forkguard.py)
                     box["health"] = probe(self.device)
-            except Exception as exc:  # said by the tick, as before
+            except BaseException as exc:  # said by the tick, as before
                 box["error"] = exc
 
         thread = threading.Thread(target=run, name="edgebench-lab-probe", daemon=True)
@@ -280,6 +292,8 @@ class LabRuntime:
             if waited_s > PROBE_GIVE_UP_S:  # past every deadline of its own: say where it hangs, quarantine
                 log.error("device %s: the health probe has not ended after %.0f s, waiting in:\n%s", self.device.name,
                           waited_s, _stack_of(thread))
+                forkguard.abandon(thread)  # the pool's forks no longer wait for it
+                self.hung_probe, self.hung_since = thread, time.monotonic()
                 return Health(ok=False, reason="the health probe did not end within %.0f s" % PROBE_GIVE_UP_S,
                               probe_s=round(waited_s, 3))
             if not STALE:
@@ -288,8 +302,11 @@ class LabRuntime:
                 except Exception as exc:  # Redis restarting: the next beat tries again
                     log.warning("lab heartbeat on %s: %s: %s", self.device.name, type(exc).__name__, exc)
             thread.join(self.timings.heartbeat_s)
-        if "error" in box:
-            raise box["error"]
+        error = box.get("error")
+        if isinstance(error, Exception):
+            raise error
+        if error is not None:
+            raise RuntimeError("the health probe ended with %s" % type(error).__name__) from error
         return box["health"]
 
     def loop(self) -> None:

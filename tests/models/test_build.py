@@ -105,24 +105,35 @@ def test_ctrl_c_that_a_converter_turns_into_another_error_is_not_cached_as_a_fai
     build._INTERRUPTED.clear()
 
 
-def test_ctrl_c_that_a_converter_swallows_still_interrupts_and_records_nothing(tmp_path, monkeypatch) -> None:
+@pytest.fixture(autouse=True)
+def _interrupt_flag_cleared():
+    """A test that fails with the flag set must not turn every later build of this process into an interrupt."""
+    from models import build
+
+    yield
+    build._INTERRUPTED.clear()
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_that_a_converter_swallows_still_interrupts_and_records_nothing(tmp_path, monkeypatch, signame) -> None:
     """A SIGINT that lands where it is swallowed (a finaliser prints "Exception ignored", a library catches
-    BaseException) let the conversion finish and the run go on, once, in CI: the handler's flag must stop it."""
+    BaseException) let the conversion finish and the run go on, once, in CI: the handler's flag must stop it.
+    SIGTERM too, which the CLI turns into KeyboardInterrupt (a killed run keeps its results)."""
     import os
     import signal
     import time
 
-    import pytest
-
     import models.convert as convert
+    from bench.cli.main import _terminate
     from models import build
     from models.zoo import load_zoo
 
     monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
+    signum = getattr(signal, signame)
 
     def swallowing_converter(built, out, entry=None):
         try:
-            os.kill(os.getpid(), signal.SIGINT)  # the real signal, through the real handler
+            os.kill(os.getpid(), signum)  # the real signal, through the real handler
             time.sleep(1.0)
         except KeyboardInterrupt:
             pass
@@ -130,8 +141,11 @@ def test_ctrl_c_that_a_converter_swallows_still_interrupts_and_records_nothing(t
 
     monkeypatch.setattr(convert, "recipe", lambda name: (swallowing_converter, None))
     zoo = load_zoo()
-    with pytest.raises(KeyboardInterrupt):
-        with build._note_interrupts():
-            build.build_artifact(zoo, zoo.model("tinybert-4"), zoo.variant("onnx-fp32"))
+    before = signal.signal(signal.SIGTERM, _terminate)  # as bench.cli.main does
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with build._note_interrupts():
+                build.build_artifact(zoo, zoo.model("tinybert-4"), zoo.variant("onnx-fp32"))
+    finally:
+        signal.signal(signal.SIGTERM, before)
     assert not list((tmp_path / "cache").rglob("*.json"))
-    build._INTERRUPTED.clear()

@@ -15,12 +15,13 @@ def _run(code: str) -> subprocess.CompletedProcess:
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
 
 
-def test_a_fork_waits_for_the_held_section_and_the_child_can_hold_it_at_once() -> None:
+def test_a_fork_waits_for_the_held_section_and_the_child_starts_clean() -> None:
     proc = _run("""
         import os, threading, time
         from bench.lab import forkguard
         forkguard.install()
-        inside, leave = threading.Event(), threading.Event()
+        forkguard.FORK_WAIT_S = 5.0
+        inside = threading.Event()
         def lab_thread():
             with forkguard.held():
                 inside.set()
@@ -29,9 +30,15 @@ def test_a_fork_waits_for_the_held_section_and_the_child_can_hold_it_at_once() -
         inside.wait()
         start = time.monotonic()
         pid = os.fork()
-        if pid == 0:  # the child: the parent's thread is gone, and so is its hold
+        if pid == 0:  # the child: the parent's thread is gone, and so are its sections
             with forkguard.held():
+                pass
+            start = time.monotonic()
+            grandchild = os.fork()  # must not wait for the parent's lab thread
+            if grandchild == 0:
                 os._exit(0)
+            os.waitpid(grandchild, 0)
+            os._exit(0 if time.monotonic() - start < 2.0 else 3)
         waited = time.monotonic() - start
         _, status = os.waitpid(pid, 0)
         t.join()
@@ -49,20 +56,49 @@ def test_a_fork_waits_for_the_held_section_and_the_child_can_hold_it_at_once() -
     assert float(proc.stdout.split("free")[1]) < 0.5, proc.stdout
 
 
-def test_the_probe_of_a_lab_thread_ends_although_a_pool_child_is_forked_beside_it() -> None:
-    """What hung a worker: a fork landing inside the probe's Popen kept its pipes open in a long-lived child.
-    Many probes against many forks of children that live 3 s: with the guard every probe ends at once."""
+def test_an_abandoned_section_no_longer_delays_forks() -> None:
+    """A probe given up while it hangs inside its section: forks go ahead at once."""
     proc = _run("""
-        import os, subprocess, sys, threading, time
+        import os, threading, time
         from bench.lab import forkguard
         forkguard.install()
+        forkguard.FORK_WAIT_S = 5.0
+        inside, release = threading.Event(), threading.Event()
+        def hung_probe():
+            with forkguard.held():
+                inside.set()
+                release.wait()
+        t = threading.Thread(target=hung_probe, daemon=True); t.start()
+        inside.wait()
+        forkguard.abandon(t)
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("waited %.2f" % (time.monotonic() - start))
+        release.set(); t.join()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split()[1]) < 2.0, proc.stdout
+
+
+def test_the_probe_of_a_lab_thread_ends_although_a_pool_child_is_forked_beside_it() -> None:
+    """What hung a worker: a fork landing inside the probe's Popen kept its pipes open in a long-lived child.
+    A thread starting processes in a loop beside forks of children that live 3 s: with the guard every start ends
+    at once, and no fork waits for ever for a moment with no section held."""
+    proc = _run("""
+        import os, shutil, subprocess, sys, threading, time
+        from bench.lab import forkguard
+        forkguard.install()
+        true = shutil.which("true")
         slowest = [0.0]
         stop = threading.Event()
         def lab_thread():
             while not stop.is_set():
                 start = time.monotonic()
                 with forkguard.held():
-                    subprocess.run([sys.executable, "-c", "pass"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    subprocess.run([true], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 slowest[0] = max(slowest[0], time.monotonic() - start)
         t = threading.Thread(target=lab_thread); t.start()
         children = []
