@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import stat
 import sys
@@ -105,6 +106,23 @@ def _whoami() -> str:
         return os.environ.get("USER", "?")
 
 
+#: Seconds a waiter gives a new holder to write its record (it does so just after it locks) before it calls it
+#: unknown.
+HOLDER_GRACE_S = 1.0
+UNKNOWN_HOLDER = "an unknown process (it did not record itself)"
+
+
+def _pid_runs(pid: int) -> bool:
+    """A process ``pid`` exists on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class device_lock:
     """Context manager: an exclusive lock, one measurement at a time on this device.
 
@@ -127,6 +145,7 @@ class device_lock:
         self.timeout_s = timeout_s
         self.waited_s = 0.0
         self._fd: Optional[int] = None
+        self._recorded = False
 
     def __enter__(self) -> "device_lock":
         if not self.spec:
@@ -161,15 +180,19 @@ class device_lock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:
+                # the holder writes its record just after it locks: give it HOLDER_GRACE_S to do so before
+                # calling it unknown (a record whose pid is gone is a dead holder's, not this one's)
                 if self.holder is None:
-                    self.holder = self._holder()
-                    if self.on_wait is not None:
-                        try:
-                            self.on_wait(self.holder)
-                        except Exception:  # telling the host is an extra: never at the cost of the job
-                            pass
+                    recorded = self._recorded_holder()
+                    if recorded or time.monotonic() - start >= HOLDER_GRACE_S:
+                        self.holder = recorded or UNKNOWN_HOLDER
+                        if self.on_wait is not None:
+                            try:
+                                self.on_wait(self.holder)
+                            except Exception:  # telling the host is an extra: never at the cost of the job
+                                pass
                 if time.monotonic() - start > self.timeout_s:
-                    holder = self._holder()
+                    holder = self._recorded_holder() or UNKNOWN_HOLDER
                     self.__exit__()
                     raise DeviceBusy("device busy: lock %s is held by %s; waited %.0f s. Another measurement runs "
                                      "on this device: wait for it, or raise --job-timeout"
@@ -181,19 +204,30 @@ class device_lock:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, ("pid %d, user %s, since %s" % (
                     os.getpid(), _whoami(), time.strftime("%Y-%m-%dT%H:%M:%S%z"))).encode(), 0)
+                self._recorded = True
             except OSError:
                 pass
         return self
 
-    def _holder(self) -> str:
+    def _recorded_holder(self) -> str:
+        """The holder's record in the file, or "" when there is none yet or its pid no longer runs here."""
         try:
             text = os.pread(self._fd, 256, 0).decode("utf-8", "replace").strip() if self._fd is not None else ""
         except OSError:
-            text = ""
-        return text or "an unknown process (it did not record itself)"
+            return ""
+        match = re.match(r"pid (\d+)", text)
+        if match and not _pid_runs(int(match.group(1))):
+            return ""
+        return text
 
     def __exit__(self, *exc: Any) -> None:
         if self._fd is not None:
+            if self._recorded:  # the next holder's record is the only one a waiter can read
+                try:
+                    os.ftruncate(self._fd, 0)
+                except OSError:
+                    pass
+                self._recorded = False
             os.close(self._fd)
             self._fd = None
 

@@ -61,6 +61,70 @@ def test_busy_device_is_reported_with_its_holder_within_the_wait(lock_base: Path
         assert lock.path == str(lock_base / ("edgebench-%d" % os.getuid()) / "device.lock")
 
 
+#: A holder that locks, then writes its record only after ``argv[2]`` seconds (a loaded machine between flock and
+#: write), or never when ``argv[3]`` is "none"; it holds until killed.
+RAW_HOLD = ("import fcntl,os,sys,time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(float(sys.argv[2]))\n"
+            "if sys.argv[3] != 'none':\n os.ftruncate(fd, 0)\n os.pwrite(fd, ('pid %d, user x, since now' % os.getpid()).encode(), 0)\n"
+            "time.sleep(60)\n")
+
+
+def _raw_holder(path: str, record_after_s: float, record: str = "yes") -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", RAW_HOLD, path, str(record_after_s), record], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _dead_pid() -> int:
+    """A pid no process has now (a finished child's)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_holder_that_has_not_written_its_record_yet_is_named_once_it_has(lock_base: Path) -> None:
+    """Seen under load: the waiter looked between the holder's lock and its record and said "unknown process".
+    It now gives the holder a moment to record itself, and then names it."""
+    from device_agents.guard import user_lock_path
+
+    path = user_lock_path(str(lock_base))
+    proc = _raw_holder(path, 0.5)
+    said = []
+    try:
+        with pytest.raises(DeviceBusy):
+            with device_lock("user", timeout_s=2.0, user_base=str(lock_base), on_wait=said.append):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    assert said == ["pid %d, user x, since now" % proc.pid], said
+
+
+def test_a_dead_holders_record_is_not_shown_as_the_new_holder_and_a_release_clears_it(lock_base: Path) -> None:
+    """The file still says a finished process held it (killed before it could clear it) while a new holder has not
+    recorded itself: the waiter says "unknown", never the dead pid. A clean release leaves no record behind."""
+    from device_agents.guard import UNKNOWN_HOLDER, user_lock_path
+
+    path = user_lock_path(str(lock_base))
+    dead = _dead_pid()
+    with open(path, "w") as fh:
+        fh.write("pid %d, user x, since then" % dead)
+    proc = _raw_holder(path, 0, record="none")
+    said = []
+    try:
+        with pytest.raises(DeviceBusy) as err:
+            with device_lock("user", timeout_s=2.0, user_base=str(lock_base), on_wait=said.append):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    assert said == [UNKNOWN_HOLDER] and err.value.holder == UNKNOWN_HOLDER, said
+    with device_lock("user", timeout_s=1.0, user_base=str(lock_base)):
+        assert "pid %d" % os.getpid() in Path(path).read_text()
+    assert Path(path).read_text() == ""
+
+
 def test_user_lock_is_one_fixed_path_whatever_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """An SSH login (XDG_RUNTIME_DIR set by pam_systemd) and cron (unset) must find the same lock."""
     from device_agents.guard import user_lock_path
