@@ -12,7 +12,7 @@ from device_agents.native import litert_log, ort_perf_log
 from device_agents.native.commands import BadNativeJob, clusters, core_mask, litert_argv, ort_argv
 from device_agents.native.sampler import charging_reason, parse_log
 
-SHARED = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures, each with its source line
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures, each with its source line
 OWN = Path(__file__).resolve().parent / "fixtures" / "native"
 
 
@@ -24,7 +24,7 @@ def body(path: Path) -> str:
 
 
 def test_litert_android_output_issue42507() -> None:
-    out = litert_log.parse_output(body(SHARED / "tools" / "tflite_benchmark_model_android_issue42507.txt"))
+    out = litert_log.parse_output(body(FIXTURES / "tools" / "tflite_benchmark_model_android_issue42507.txt"))
     assert out["summary_ms"] == {"n": 50, "first_ms": 32.891, "min_ms": 32.641, "max_ms": 34.005,
                                  "mean_ms": pytest.approx(33.2094), "std_ms": 0.45}
     assert out["warmup"]["n"] == 15 and out["warmup_mean_ms"] == pytest.approx(34.8251)
@@ -34,7 +34,7 @@ def test_litert_android_output_issue42507() -> None:
 
 
 def test_litert_readme_op_profile_excerpt() -> None:
-    text = body(SHARED / "tools" / "tflite_benchmark_model_README_op_profiling.txt")
+    text = body(FIXTURES / "tools" / "tflite_benchmark_model_README_op_profiling.txt")
     assert litert_log.parse_op_profile(text)[0] == {"node_type": "CONV_2D", "count": 15, "avg_ms": 1.406,
                                                     "avg_pct": 89.27}
     # the excerpt has no benchmark stat line: the profiler's "Timings (microseconds): count=50 ..." is not one,
