@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict
 
 from ..results.store import RunStore
-from . import keys
+from . import keys, records
 
 
 def finalize_if_done(client: Any, store: RunStore, done: int, total: int, printer: Callable[[str], None]) -> bool:
@@ -28,5 +28,5 @@ def finalize_if_done(client: Any, store: RunStore, done: int, total: int, printe
     finally:  # the state says what is there even when the report failed (re-render: bench report RUN)
         state = "complete" if not remaining else "complete_with_errors"
         store.set_state(state, counts=counts)
-        client.hset(keys.run_meta(store.run_id), "state", state)
+        records.set_run_state(client, store.run_id, state)
     return True

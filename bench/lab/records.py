@@ -68,6 +68,29 @@ def device_info(client: "redis.Redis[str]", device: str) -> Optional[Dict[str, A
     return json.loads(raw) if raw else None
 
 
+#: The field of a run's ``run:<id>`` hash that only ``lab submit`` and a rebuild (recovery.py) write: a run is
+#: known to the broker when it is there. A worker's later writes (state, done) must never create the hash: after
+#: Redis restarted empty, a job that starts or ends would leave a run record without its plan, and the run would
+#: look known while the jobs Redis forgot were never queued again.
+RUN_KNOWN_FIELD = "total"
+
+#: Set field ARGV[1] of the run hash KEYS[1] to ARGV[2] only while the run is known (see RUN_KNOWN_FIELD).
+_SET_IF_KNOWN = """
+if redis.call('HEXISTS', KEYS[1], '%s') == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+""" % RUN_KNOWN_FIELD
+
+
+def run_known(client: "redis.Redis[str]", run_id: str) -> bool:
+    """True when the broker holds run ``run_id``'s record as submitted or rebuilt (False after Redis forgot it)."""
+    return bool(client.hexists(keys.run_meta(run_id), RUN_KNOWN_FIELD))
+
+
+def set_run_state(client: Any, run_id: str, state: str) -> None:
+    """The run record's ``state`` (``client`` may be a pipeline); nothing when the broker forgot the run."""
+    client.eval(_SET_IF_KNOWN, 1, keys.run_meta(run_id), "state", state)
+
+
 def start_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, info: Dict[str, Any]) -> None:
     """Record the attempt that starts now (the reaper watches its worker's heartbeat)."""
     field = "%s/%s" % (run_id, job_id)
@@ -77,7 +100,7 @@ def start_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, info: Di
     data = json.loads(entry) if entry else {}
     data.update(state="running", attempt=info["attempt"], worker=info["node"], started_at_unix_s=info["started_at_unix_s"])
     pipe.hset(keys.run_jobs(run_id), job_id, dumps(data))
-    pipe.hset(keys.run_meta(run_id), "state", "running")
+    set_run_state(pipe, run_id, "running")
     pipe.execute()
 
 
@@ -88,7 +111,8 @@ def attempt_current(client: "redis.Redis[str]", run_id: str, job_id: str, attemp
 
 
 #: Atomically: end attempt ARGV[3] of the job (refused, -1, if it is not the running one), set the job's final
-#: state, and count it once toward the run's ``done``. Returns {done, total}.
+#: state, and count it once toward the run's ``done`` (only while the run is known: a rebuild counts the results
+#: store). Returns {done, total}.
 _END_ATTEMPT = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if (not cur) or tonumber(cjson.decode(cur)['attempt']) ~= tonumber(ARGV[3]) then return {-1, 0} end
@@ -100,7 +124,7 @@ local new = cjson.decode(ARGV[4])
 for k, v in pairs(new) do entry[k] = v end
 redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(entry))
 local done = tonumber(redis.call('HGET', KEYS[3], 'done') or '0')
-if not was_final then done = redis.call('HINCRBY', KEYS[3], 'done', 1) end
+if (not was_final) and redis.call('HEXISTS', KEYS[3], 'total') == 1 then done = redis.call('HINCRBY', KEYS[3], 'done', 1) end
 return {done, tonumber(redis.call('HGET', KEYS[3], 'total') or '0')}
 """
 

@@ -84,7 +84,7 @@ class Recovery:
             return []
         pipe = self.client.pipeline()
         for run_id, _ in cands:
-            pipe.exists(keys.run_meta(run_id))
+            pipe.hexists(keys.run_meta(run_id), records.RUN_KNOWN_FIELD)
         known = pipe.execute()
         now = time.monotonic()
         out: List[str] = []

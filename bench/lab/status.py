@@ -217,7 +217,7 @@ def unaccounted(client: Any, store: RunStore) -> Dict[str, str]:
         if job_id in waiting:
             continue
         entry = entries.get(job_id)
-        if not meta:
+        if records.RUN_KNOWN_FIELD not in meta:
             out[job_id] = ("the broker has no record of this run (Redis restarted without persistence?) and no lab "
                            "worker rebuilt it from the results store (is a lab worker running with this results store?)")
         elif entry is None:
@@ -254,7 +254,8 @@ def wait_run(client: Any, run_id: str, timeout_s: Optional[float], interval_s: f
     stored_since: Optional[float] = None
     while store.manifest().get("state") not in DONE_STATES:
         meta = client.hgetall(keys.run_meta(run_id))
-        line = progress_line(client, run_id, meta) if meta else "%s: not known to this lab's broker" % run_id
+        known = records.RUN_KNOWN_FIELD in meta
+        line = progress_line(client, run_id, meta) if known else "%s: not known to this lab's broker" % run_id
         if line != last:
             print(line, flush=True)
             last = line

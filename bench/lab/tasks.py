@@ -84,7 +84,7 @@ class LabStore(RunStore):
             self.progress = (-1, 0)
             return None
         current = records.attempt_current(self.client, self.run_id, self.job_id, self.attempt)
-        forgot = not current and not self.client.exists(keys.run_meta(self.run_id))
+        forgot = not current and not records.run_known(self.client, self.run_id)
         if not current and not forgot:
             log.warning("%s: attempt %d was given up by the lab (its worker was declared lost); its result is not "
                         "stored", self.job_id, self.attempt)

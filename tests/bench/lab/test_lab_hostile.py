@@ -159,3 +159,34 @@ def test_wait_ends_naming_what_it_cannot_account_for_then_recovery(lab: Lab, tin
     assert sorted(r["model_name"] for r in results) == ["w1", "w2", "w3", "w4", "w5"]
     assert all(r["status"] == "ok" and "broker forgot" in r["lab"]["recovered_because"] for r in results)
     assert "queued again (never started)" in lab.log("loc1")
+
+
+@pytest.mark.slow  # over 7 s: make test, not the edit loop
+def test_a_job_started_after_redis_forgot_the_run_does_not_hide_the_rest(lab: Lab, tiny_onnx: Path) -> None:
+    """Redis restarted empty while a worker held a job's message: that job starts and ends (the worker's own
+    records calls) before any worker rebuilt the run. Its writes must not recreate the run's record, or the run
+    looks known and the jobs Redis forgot are never queued again (CI: ``lab wait`` exit 4, 'the broker has no
+    record of this job'). A worker then rebuilds the run from the results store and runs every job."""
+    import time
+
+    import redis
+
+    from bench.lab import keys, records
+
+    lab.add_local("loc1")
+    run_id = _offline_run(lab, tiny_onnx, ["k1", "k2", "k3"])
+    lab.redis.restart()  # no persistence: everything in Redis is gone
+    client = redis.Redis.from_url(lab.redis.url, decode_responses=True)
+    job_id = lab.manifest(run_id)["jobs"][0]["job_id"]
+    info = {"device": "loc1", "node": "w@here", "worker_id": "w-gone", "child_pid": os.getpid(), "attempt": 1,
+            "started_at_unix_s": time.time(), "user": "ann"}
+    records.start_attempt(client, run_id, job_id, info)
+    assert records.end_attempt(client, run_id, job_id, 1, {"state": "done", "status": "ok"}) == (0, 0)
+    assert not records.run_known(client, run_id) and not client.exists(keys.run_meta(run_id))
+    records.set_run_state(client, run_id, "complete")
+    assert not client.exists(keys.run_meta(run_id))
+    lab.start_worker("loc1")
+    proc = lab.wait(run_id, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(r["model_name"] for r in lab.results(run_id)) == ["k1", "k2", "k3"]
+    assert "rebuilt from the results store" in lab.log("loc1")
