@@ -138,6 +138,30 @@ def end_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: i
     return int(done), int(total)
 
 
+#: Atomically, for a job whose result is in the results store: if the run is known and the job's entry is not
+#: final yet, mark it done, forget any attempt shown running, and count it toward ``done``. {done, total}, or
+#: {-1, 0} when nothing changed (already counted, or the run unknown: a rebuild counts it).
+_FINISH_STORED = """
+if redis.call('HEXISTS', KEYS[3], 'total') == 0 then return {-1, 0} end
+local prev = redis.call('HGET', KEYS[2], ARGV[2])
+local entry = prev and cjson.decode(prev) or {}
+if entry['state'] == 'done' or entry['state'] == 'lost' then return {-1, 0} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+entry['state'] = 'done'
+redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(entry))
+local done = redis.call('HINCRBY', KEYS[3], 'done', 1)
+return {done, tonumber(redis.call('HGET', KEYS[3], 'total'))}
+"""
+
+
+def finish_stored(client: "redis.Redis[str]", run_id: str, job_id: str) -> Tuple[int, int]:
+    """Count job ``job_id`` as done once, its result being stored while the broker had forgotten the run (see
+    ``_FINISH_STORED``); (done, total) of the run, or (-1, 0) when nothing changed."""
+    done, total = client.eval(_FINISH_STORED, 3, keys.RUNNING, keys.run_jobs(run_id), keys.run_meta(run_id),
+                              "%s/%s" % (run_id, job_id), job_id)
+    return int(done), int(total)
+
+
 def requeue_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: int,
                     update: Dict[str, Any]) -> bool:
     """Give up running attempt ``attempt`` (its worker died) and mark the job queued again; False if that

@@ -114,6 +114,11 @@ class Recovery:
         return out
 
     def rebuild(self, run_id: str, root: Path, manifest: Dict[str, Any]) -> List[str]:
+        """Rebuild run ``run_id``'s records. The run becomes known in the same Redis transaction that restores its
+        jobs' entries and running attempts: a worker that ends an attempt meanwhile either finds its attempt
+        current (counted as always) or the run unknown (its result stored uncounted, then counted once by
+        ``records.finish_stored``, here or by that worker) — never a known run without its attempt, which would
+        drop a good result and leave the attempt shown running for ever."""
         from .finish import finalize_if_done
         from .lost import Reaper, declare, send_job
         from ..results.store import RunStore
@@ -122,33 +127,19 @@ class Recovery:
         reason = REASON % run_id
         jobs = [j for j in manifest["jobs"] if isinstance(j, dict) and isinstance(j.get("job_id"), str)]
         stored = {p.stem for p in (root / "jobs").glob("*.json")}
-        done = sum(1 for j in jobs if j["job_id"] in stored)
-        pipe = self.client.pipeline()
-        pipe.hset(keys.run_meta(run_id), mapping={
-            "user": str(lab.get("user") or "-"), "priority": int(lab.get("priority", 5)), "total": len(jobs),
-            "done": done, "state": "running", "submitted_at_unix_s": records.now_s(), "results": str(root),
-            "recovered": reason})
-        pipe.zadd(keys.RUNS, {run_id: records.now_s()})
-        pipe.execute()
-        queues: Dict[str, set] = {}
-        for j in jobs:
-            queues.setdefault(str(j.get("device")), set()).add(keys.user_queue(str(j.get("device")),
-                                                                                str(lab.get("user") or "-")))
-        for device, qs in queues.items():  # the broker forgot the queues' bindings too
-            self.client.sadd(keys.queues_of(device), *sorted(qs))
-        declare(self.app, sorted(set().union(*queues.values())) if queues else [])
         lines: List[str] = []
         to_send: List[Dict[str, Any]] = []
-        reaper = Reaper(self.app, self.client, self.lost_after_s, self.me, printer=lambda line: None)
+        dead: List[Tuple[str, Dict[str, Any], str]] = []
+        pipe = self.client.pipeline(transaction=True)
         for job in jobs:
             job_id = job["job_id"]
             if job_id in stored:
-                self.client.hset(keys.run_jobs(run_id), job_id, records.dumps({"state": "done", "device": job.get("device")}))
+                pipe.hset(keys.run_jobs(run_id), job_id, records.dumps({"state": "done", "device": job.get("device")}))
                 continue
             attempt = claims.latest_attempt(root, job_id)
             if attempt == 0:  # it never started: queue it again as it was
                 payload = job_payload_from_plan(run_id, job, lab, 1, recovered_because=reason)
-                self.client.hset(keys.run_jobs(run_id), job_id, records.dumps(
+                pipe.hset(keys.run_jobs(run_id), job_id, records.dumps(
                     {"state": "queued", "attempt": 1, "device": job.get("device"), "queue": payload["queue"],
                      "payload": payload, "recovered_because": reason}))
                 to_send.append(payload)
@@ -163,28 +154,49 @@ class Recovery:
                     "worker_id": str(claim.get("worker_id") or "?"), "child_pid": claim.get("child_pid"),
                     "attempt": attempt, "started_at_unix_s": float(claim.get("started_at_unix_s") or records.now_s()),
                     "user": lab.get("user")}
-            self.client.hset(keys.run_jobs(run_id), job_id, records.dumps(entry))
+            pipe.hset(keys.run_jobs(run_id), job_id, records.dumps(entry))
+            pipe.hset(keys.RUNNING, "%s/%s" % (run_id, job_id), records.dumps(info))
             if not claims.given_up(root, job_id, attempt) and self.client.exists(keys.worker_alive(info["worker_id"])):
-                self.client.hset(keys.RUNNING, "%s/%s" % (run_id, job_id), records.dumps(info))
                 lines.append("%s/%s attempt %d still running on %s: its record restored" % (
                     run_id, job_id, attempt, info["node"]))
                 continue
-            # it started and its worker is gone (or it was given up before the broker forgot): hand it to the
-            # reaper's rules as a dead attempt, so it is resubmitted once or recorded as lost
-            self.client.hset(keys.RUNNING, "%s/%s" % (run_id, job_id), records.dumps(info))
+            # it started and its worker is gone (or it was given up before the broker forgot): handed to the
+            # reaper's rules below as a dead attempt, so it is resubmitted once or recorded as lost
             why = ("attempt %d started on %s but %s, and its worker is gone" % (attempt, info["node"], reason)
                    if not claims.given_up(root, job_id, attempt) else
                    "attempt %d was given up (%s); then %s" % (
                        attempt, (claims.read(root, job_id, attempt, ".given-up") or {}).get("reason"), reason))
             self.client.set(keys.lost_lock(run_id, job_id, attempt), self.me, ex=86400)  # no other reaper
+            dead.append((job_id, info, why))
+        pipe.hset(keys.run_meta(run_id), mapping={
+            "user": str(lab.get("user") or "-"), "priority": int(lab.get("priority", 5)), "total": len(jobs),
+            "done": sum(1 for j in jobs if j["job_id"] in stored), "state": "running",
+            "submitted_at_unix_s": records.now_s(), "results": str(root), "recovered": reason})
+        pipe.zadd(keys.RUNS, {run_id: records.now_s()})
+        pipe.execute()
+        queues: Dict[str, set] = {}
+        for j in jobs:
+            queues.setdefault(str(j.get("device")), set()).add(keys.user_queue(str(j.get("device")),
+                                                                                str(lab.get("user") or "-")))
+        for device, qs in queues.items():  # the broker forgot the queues' bindings too
+            self.client.sadd(keys.queues_of(device), *sorted(qs))
+        declare(self.app, sorted(set().union(*queues.values())) if queues else [])
+        reaper = Reaper(self.app, self.client, self.lost_after_s, self.me, printer=lambda line: None)
+        for job_id, info, why in dead:
             lines.append(reaper.handle(run_id, job_id, info, why))
         if to_send:
             with self.app.producer_or_acquire() as producer:
                 for p in to_send:
                     send_job(self.app, p, producer)
+        store = RunStore(root)
+        for job in jobs:  # stored while the run was unknown, after the scan above: counted once now
+            job_id = job["job_id"]
+            if job_id not in stored and (root / "jobs" / (job_id + ".json")).exists():
+                done, total = records.finish_stored(self.client, run_id, job_id)
+                if done >= 0:
+                    lines.append("%s/%s stored while the broker had forgotten the run: counted" % (run_id, job_id))
         meta = self.client.hgetall(keys.run_meta(run_id))
-        finalize_if_done(self.client, RunStore(root), int(meta.get("done", 0)), int(meta.get("total", 0)),
-                         self.printer)
+        finalize_if_done(self.client, store, int(meta.get("done", 0)), int(meta.get("total", 0)), self.printer)
         for line in lines:
             self.printer(line)
         return lines

@@ -97,7 +97,8 @@ class LabStore(RunStore):
         else:  # the broker forgot the run (Redis restarted empty): the results store counts (recovery.py)
             log.warning("%s: the broker has no record of run %s; result stored, the run is rebuilt from the results "
                         "store", self.job_id, self.run_id)
-            self.progress = (-1, 0)
+            # a rebuild may have made the run known since the check above, after it looked for this result
+            self.progress = records.finish_stored(self.client, self.run_id, self.job_id)
         return path
 
 

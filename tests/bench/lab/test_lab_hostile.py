@@ -190,3 +190,48 @@ def test_a_job_started_after_redis_forgot_the_run_does_not_hide_the_rest(lab: La
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(r["model_name"] for r in lab.results(run_id)) == ["k1", "k2", "k3"]
     assert "rebuilt from the results store" in lab.log("loc1")
+
+
+def test_a_result_stored_while_the_run_is_rebuilt_is_counted_once(lab: Lab, tiny_onnx: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis forgot a run while attempt 1 of its first job ran on a live worker; that worker stores the job's result
+    just after the rebuild looked in the results store (a window a loaded host widens). The rebuild counts it once
+    and shows it neither running nor queued; the worker's own late count changes nothing."""
+    import time
+
+    import redis
+
+    from bench.lab import claims, keys, records
+    from bench.lab.app import app
+    from bench.lab.recovery import Recovery
+
+    monkeypatch.setenv("EDGEBENCH_LAB_SECRETS", lab.env["EDGEBENCH_LAB_SECRETS"])
+    monkeypatch.setattr(app.conf, "broker_url", lab.redis.url)
+    lab.add_local("loc1")
+    run_id = _offline_run(lab, tiny_onnx, ["c1", "c2"])
+    root = lab.tmp / "results" / run_id
+    manifest = lab.manifest(run_id)
+    first, second = [j["job_id"] for j in manifest["jobs"]]
+    lab.redis.restart()  # no persistence: everything in Redis is gone
+    client = redis.Redis.from_url(lab.redis.url, decode_responses=True)
+    assert claims.claim(root, first, 1, {"node": "w@here", "worker_id": "w-live", "child_pid": os.getpid(),
+                                         "started_at_unix_s": time.time(), "device": "loc1"}) is None
+    client.set(keys.worker_alive("w-live"), "1", ex=120)
+    scanned = claims.latest_attempt
+
+    def result_stored_now(run_root: Path, job_id: str) -> int:  # called after the rebuild's look at jobs/
+        if job_id == first:
+            (root / "jobs" / (first + ".json")).write_text(json.dumps({"job_id": first, "status": "ok"}))
+        return scanned(run_root, job_id)
+
+    monkeypatch.setattr(claims, "latest_attempt", result_stored_now)
+    lines = Recovery(app, client, 0.0, "test").rebuild(run_id, root, manifest)
+    assert any("stored while the broker had forgotten the run: counted" in line for line in lines), lines
+    meta = client.hgetall(keys.run_meta(run_id))
+    assert (meta["done"], meta["total"]) == ("1", "2")
+    assert json.loads(client.hget(keys.run_jobs(run_id), first))["state"] == "done"
+    assert json.loads(client.hget(keys.run_jobs(run_id), second))["state"] == "queued"
+    assert not client.hexists(keys.RUNNING, "%s/%s" % (run_id, first))
+    assert records.end_attempt(client, run_id, first, 1, {"state": "done"}) == (-1, 0)  # the worker's late count
+    assert records.finish_stored(client, run_id, first) == (-1, 0)
+    assert client.hget(keys.run_meta(run_id), "done") == "1"
