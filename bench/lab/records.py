@@ -92,22 +92,33 @@ def set_run_state(client: Any, run_id: str, state: str) -> None:
 
 
 def start_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, info: Dict[str, Any]) -> None:
-    """Record the attempt that starts now (the reaper watches its worker's heartbeat)."""
-    field = "%s/%s" % (run_id, job_id)
-    pipe = client.pipeline()
-    pipe.hset(keys.RUNNING, field, dumps(info))
-    entry = client.hget(keys.run_jobs(run_id), job_id)
-    data = json.loads(entry) if entry else {}
-    data.update(state="running", attempt=info["attempt"], worker=info["node"], started_at_unix_s=info["started_at_unix_s"])
-    pipe.hset(keys.run_jobs(run_id), job_id, dumps(data))
-    set_run_state(pipe, run_id, "running")
-    pipe.execute()
+    """Record the attempt that starts now (the reaper watches its worker's heartbeat), in one transaction with the
+    job's entry (merged here, not in a Lua script: a JSON round trip through Redis's cjson turns the payload's
+    empty lists into objects, and the gate then refuses a resubmission as differing from the plan)."""
+    update = {"state": "running", "attempt": info["attempt"], "worker": info["node"],
+              "started_at_unix_s": info["started_at_unix_s"]}
+
+    def write(pipe: Any) -> None:
+        raw = pipe.hget(keys.run_jobs(run_id), job_id)
+        data = json.loads(raw) if raw else {}
+        data.update(update)
+        pipe.multi()
+        pipe.hset(keys.RUNNING, "%s/%s" % (run_id, job_id), dumps(info))
+        pipe.hset(keys.run_jobs(run_id), job_id, dumps(data))
+        set_run_state(pipe, run_id, "running")
+
+    client.transaction(write, keys.run_jobs(run_id))
 
 
-def attempt_current(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: int) -> bool:
-    """True while ``attempt`` is the job's running attempt (a reaper has not given it up)."""
-    raw = client.hget(keys.RUNNING, "%s/%s" % (run_id, job_id))
-    return bool(raw) and int(json.loads(raw).get("attempt", 0)) == int(attempt)
+def attempt_state(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: int) -> Tuple[bool, bool]:
+    """(current, known) read together in one transaction: whether ``attempt`` is the job's running attempt, and
+    whether the broker knows the run. Read apart, a rebuild landing between the two reads (it restores the run and
+    its attempts at once) would make a good attempt look given up."""
+    pipe = client.pipeline(transaction=True)
+    pipe.hget(keys.RUNNING, "%s/%s" % (run_id, job_id))
+    pipe.hexists(keys.run_meta(run_id), RUN_KNOWN_FIELD)
+    raw, known = pipe.execute()
+    return bool(raw) and int(json.loads(raw).get("attempt", 0)) == int(attempt), bool(known)
 
 
 #: Atomically: end attempt ARGV[3] of the job (refused, -1, if it is not the running one), set the job's final
@@ -139,7 +150,8 @@ def end_attempt(client: "redis.Redis[str]", run_id: str, job_id: str, attempt: i
 
 
 #: Atomically, for a job whose result is in the results store: if the run is known and the job's entry is not
-#: final yet, mark it done, forget any attempt shown running, and count it toward ``done``. {done, total}, or
+#: final yet, mark it done (a new entry: its payload is not needed any more, and cjson would change it), forget any
+#: attempt shown running, and count it toward ``done``. {done, total}, or
 #: {-1, 0} when nothing changed (already counted, or the run unknown: a rebuild counts it).
 _FINISH_STORED = """
 if redis.call('HEXISTS', KEYS[3], 'total') == 0 then return {-1, 0} end
@@ -147,8 +159,7 @@ local prev = redis.call('HGET', KEYS[2], ARGV[2])
 local entry = prev and cjson.decode(prev) or {}
 if entry['state'] == 'done' or entry['state'] == 'lost' then return {-1, 0} end
 redis.call('HDEL', KEYS[1], ARGV[1])
-entry['state'] = 'done'
-redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(entry))
+redis.call('HSET', KEYS[2], ARGV[2], cjson.encode({state = 'done', device = entry['device']}))
 local done = redis.call('HINCRBY', KEYS[3], 'done', 1)
 return {done, tonumber(redis.call('HGET', KEYS[3], 'total'))}
 """

@@ -19,7 +19,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..paths import results_root
 from . import claims, keys, records
@@ -104,13 +104,24 @@ class Recovery:
             first = self.missing_since.setdefault(run_id, now)
             if now - first < self.lost_after_s:
                 continue
-            if not self.client.set(keys.recover_lock(run_id), self.me, nx=True, ex=max(10, int(self.lost_after_s * 4))):
+            if not self.client.set(keys.recover_lock(run_id), self.me, nx=True, ex=max(60, int(self.lost_after_s * 10))):
                 continue
             self.missing_since.pop(run_id, None)
             try:
                 out.extend(self.rebuild(run_id, root, manifest))
-            except Exception as exc:  # logged; the lock expires and the next sweep (here or elsewhere) tries again
-                log.warning("rebuilding run %s failed: %s: %s", run_id, type(exc).__name__, exc)
+            except Exception as exc:  # forgotten again, so that a later sweep (here or elsewhere) rebuilds it whole
+                log.warning("rebuilding run %s failed: %s: %s; it is rebuilt again at a later sweep", run_id,
+                            type(exc).__name__, exc)
+                try:
+                    self.client.delete(keys.run_meta(run_id))
+                except Exception:  # Redis gone again: it forgot the run anyway
+                    pass
+            finally:
+                try:
+                    if self.client.get(keys.recover_lock(run_id)) == self.me:
+                        self.client.delete(keys.recover_lock(run_id))
+                except Exception:  # it expires
+                    pass
         return out
 
     def rebuild(self, run_id: str, root: Path, manifest: Dict[str, Any]) -> List[str]:
@@ -130,18 +141,18 @@ class Recovery:
         lines: List[str] = []
         to_send: List[Dict[str, Any]] = []
         dead: List[Tuple[str, Dict[str, Any], str]] = []
-        pipe = self.client.pipeline(transaction=True)
+        plain: Dict[str, Dict[str, Any]] = {}  # job id → its entry (done, or queued again)
+        restores: List[Tuple[str, Dict[str, Any], Dict[str, Any]]] = []  # (job id, running attempt, entry)
         for job in jobs:
             job_id = job["job_id"]
             if job_id in stored:
-                pipe.hset(keys.run_jobs(run_id), job_id, records.dumps({"state": "done", "device": job.get("device")}))
+                plain[job_id] = {"state": "done", "device": job.get("device")}
                 continue
             attempt = claims.latest_attempt(root, job_id)
             if attempt == 0:  # it never started: queue it again as it was
                 payload = job_payload_from_plan(run_id, job, lab, 1, recovered_because=reason)
-                pipe.hset(keys.run_jobs(run_id), job_id, records.dumps(
-                    {"state": "queued", "attempt": 1, "device": job.get("device"), "queue": payload["queue"],
-                     "payload": payload, "recovered_because": reason}))
+                plain[job_id] = {"state": "queued", "attempt": 1, "device": job.get("device"),
+                                 "queue": payload["queue"], "payload": payload, "recovered_because": reason}
                 to_send.append(payload)
                 lines.append("%s/%s queued again (never started): %s" % (run_id, job_id, reason))
                 continue
@@ -154,8 +165,7 @@ class Recovery:
                     "worker_id": str(claim.get("worker_id") or "?"), "child_pid": claim.get("child_pid"),
                     "attempt": attempt, "started_at_unix_s": float(claim.get("started_at_unix_s") or records.now_s()),
                     "user": lab.get("user")}
-            pipe.hset(keys.run_jobs(run_id), job_id, records.dumps(entry))
-            pipe.hset(keys.RUNNING, "%s/%s" % (run_id, job_id), records.dumps(info))
+            restores.append((job_id, info, entry))
             if not claims.given_up(root, job_id, attempt) and self.client.exists(keys.worker_alive(info["worker_id"])):
                 lines.append("%s/%s attempt %d still running on %s: its record restored" % (
                     run_id, job_id, attempt, info["node"]))
@@ -168,12 +178,35 @@ class Recovery:
                        attempt, (claims.read(root, job_id, attempt, ".given-up") or {}).get("reason"), reason))
             self.client.set(keys.lost_lock(run_id, job_id, attempt), self.me, ex=86400)  # no other reaper
             dead.append((job_id, info, why))
-        pipe.hset(keys.run_meta(run_id), mapping={
-            "user": str(lab.get("user") or "-"), "priority": int(lab.get("priority", 5)), "total": len(jobs),
-            "done": sum(1 for j in jobs if j["job_id"] in stored), "state": "running",
-            "submitted_at_unix_s": records.now_s(), "results": str(root), "recovered": reason})
-        pipe.zadd(keys.RUNS, {run_id: records.now_s()})
-        pipe.execute()
+        kept: Set[str] = set()  # jobs whose later attempt a worker started since the claims were read
+
+        def write(pipe: Any) -> None:  # retried by redis-py while a watched key changes under it
+            kept.clear()
+            running = {job_id: pipe.hget(keys.RUNNING, "%s/%s" % (run_id, job_id)) for job_id, _, _ in restores}
+            existing = pipe.hgetall(keys.run_jobs(run_id))
+            pipe.multi()
+            for job_id, entry in plain.items():
+                pipe.hset(keys.run_jobs(run_id), job_id, records.dumps(entry))
+            for job_id, info, entry in restores:
+                old = json.loads(existing.get(job_id) or "{}")
+                cur = json.loads(running[job_id]) if running[job_id] else None
+                if cur is not None and int(cur.get("attempt", 0)) >= int(info["attempt"]):
+                    kept.add(job_id)  # the worker's record stays; the rebuild adds only what it lacks
+                    merged = dict(entry, **old)
+                else:
+                    pipe.hset(keys.RUNNING, "%s/%s" % (run_id, job_id), records.dumps(info))
+                    merged = dict(old, **entry)
+                pipe.hset(keys.run_jobs(run_id), job_id, records.dumps(merged))
+            pipe.hset(keys.run_meta(run_id), mapping={
+                "user": str(lab.get("user") or "-"), "priority": int(lab.get("priority", 5)), "total": len(jobs),
+                "done": sum(1 for j in jobs if j["job_id"] in stored), "state": "running",
+                "submitted_at_unix_s": records.now_s(), "results": str(root), "recovered": reason})
+            pipe.zadd(keys.RUNS, {run_id: records.now_s()})
+
+        self.client.transaction(write, keys.RUNNING, keys.run_jobs(run_id))
+        dead = [d for d in dead if d[0] not in kept]
+        lines.extend("%s/%s: a later attempt started meanwhile; its worker's record kept" % (run_id, j)
+                     for j in sorted(kept))
         queues: Dict[str, set] = {}
         for j in jobs:
             queues.setdefault(str(j.get("device")), set()).add(keys.user_queue(str(j.get("device")),

@@ -83,8 +83,8 @@ class LabStore(RunStore):
                         .get("reason"))
             self.progress = (-1, 0)
             return None
-        current = records.attempt_current(self.client, self.run_id, self.job_id, self.attempt)
-        forgot = not current and not records.run_known(self.client, self.run_id)
+        current, known = records.attempt_state(self.client, self.run_id, self.job_id, self.attempt)
+        forgot = not current and not known
         if not current and not forgot:
             log.warning("%s: attempt %d was given up by the lab (its worker was declared lost); its result is not "
                         "stored", self.job_id, self.attempt)

@@ -3,7 +3,6 @@ one-line errors (exit 2), and one fast end-to-end run through a real Redis and a
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -5,7 +5,6 @@ refused naming the field, with nothing created, copied or deleted anywhere."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -192,41 +191,73 @@ def test_a_job_started_after_redis_forgot_the_run_does_not_hide_the_rest(lab: La
     assert "rebuilt from the results store" in lab.log("loc1")
 
 
-def test_a_result_stored_while_the_run_is_rebuilt_is_counted_once(lab: Lab, tiny_onnx: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Redis forgot a run while attempt 1 of its first job ran on a live worker; that worker stores the job's result
-    just after the rebuild looked in the results store (a window a loaded host widens). The rebuild counts it once
-    and shows it neither running nor queued; the worker's own late count changes nothing."""
-    import time
-
-    import redis
-
-    from bench.lab import claims, keys, records
+@pytest.fixture
+def lab_app(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The lab's Celery app in this process, on this test's Redis. Celery keeps one connection pool and one producer
+    pool per process (dropped only after a fork, by ``_after_fork``): dropped here before and after, or a pool left
+    from another test would reach for that test's ended Redis."""
     from bench.lab.app import app
-    from bench.lab.recovery import Recovery
 
     monkeypatch.setenv("EDGEBENCH_LAB_SECRETS", lab.env["EDGEBENCH_LAB_SECRETS"])
     monkeypatch.setattr(app.conf, "broker_url", lab.redis.url)
+    app._after_fork()
+    try:
+        yield app
+    finally:
+        app._after_fork()
+
+
+def _forgotten_run(lab: Lab, tiny_onnx: Path) -> Tuple[str, Path, Dict[str, Any], Any]:
+    """An offline two-job run whose Redis restarted empty; (run id, folder, manifest, a client of the new Redis)."""
+    import redis
+
     lab.add_local("loc1")
     run_id = _offline_run(lab, tiny_onnx, ["c1", "c2"])
-    root = lab.tmp / "results" / run_id
     manifest = lab.manifest(run_id)
-    first, second = [j["job_id"] for j in manifest["jobs"]]
     lab.redis.restart()  # no persistence: everything in Redis is gone
-    client = redis.Redis.from_url(lab.redis.url, decode_responses=True)
-    assert claims.claim(root, first, 1, {"node": "w@here", "worker_id": "w-live", "child_pid": os.getpid(),
-                                         "started_at_unix_s": time.time(), "device": "loc1"}) is None
-    client.set(keys.worker_alive("w-live"), "1", ex=120)
-    scanned = claims.latest_attempt
+    return run_id, lab.tmp / "results" / run_id, manifest, redis.Redis.from_url(lab.redis.url, decode_responses=True)
 
-    def result_stored_now(run_root: Path, job_id: str) -> int:  # called after the rebuild's look at jobs/
-        if job_id == first:
-            (root / "jobs" / (first + ".json")).write_text(json.dumps({"job_id": first, "status": "ok"}))
+
+def _started(root: Path, client: Any, run_id: str, job_id: str, attempt: int) -> None:
+    """What a live worker does when attempt ``attempt`` of ``job_id`` starts: its claim and its record."""
+    import time
+
+    from bench.lab import claims, keys, records
+
+    info = {"node": "w@here", "worker_id": "w-live", "child_pid": os.getpid(), "started_at_unix_s": time.time(),
+            "device": "loc1", "attempt": attempt, "user": "ann"}
+    assert claims.claim(root, job_id, attempt, info) is None
+    client.set(keys.worker_alive("w-live"), "1", ex=120)
+    if attempt > 1:
+        records.start_attempt(client, run_id, job_id, info)
+
+
+def test_a_result_stored_while_the_run_is_rebuilt_is_counted_once(lab: Lab, tiny_onnx: Path, lab_app: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis forgot a run while attempt 1 of its first job ran on a live worker; that worker's job ends while a
+    rebuild is under way (between its look at the results store and its writes: a window a loaded host widens).
+    The worker's real store keeps the result (the run was rebuilt in one transaction: before it the run is
+    unknown, after it the attempt is current), it is counted once, shown neither running nor queued, and the
+    worker's own late count changes nothing. Fails when the run is made known before its attempts are restored."""
+    from bench.lab import claims, keys, records
+    from bench.lab.recovery import Recovery
+    from bench.lab.tasks import LabStore
+
+    run_id, root, manifest, client = _forgotten_run(lab, tiny_onnx)
+    first, second = [j["job_id"] for j in manifest["jobs"]]
+    _started(root, client, run_id, first, 1)
+    scanned = claims.latest_attempt
+    saved: List[Any] = []
+
+    def job_ends_now(run_root: Path, job_id: str) -> int:  # called while the rebuild is under way
+        if job_id == first and not saved:
+            store = LabStore(root, client, {"job": {"job_id": first}, "attempt": 1}, {"run_id": run_id})
+            saved.append(store.save_result({"job_id": first, "status": "ok"}))
         return scanned(run_root, job_id)
 
-    monkeypatch.setattr(claims, "latest_attempt", result_stored_now)
-    lines = Recovery(app, client, 0.0, "test").rebuild(run_id, root, manifest)
-    assert any("stored while the broker had forgotten the run: counted" in line for line in lines), lines
+    monkeypatch.setattr(claims, "latest_attempt", job_ends_now)
+    Recovery(lab_app, client, 0.0, "test").rebuild(run_id, root, manifest)
+    assert saved and saved[0] is not None and (root / "jobs" / (first + ".json")).exists()  # not dropped
     meta = client.hgetall(keys.run_meta(run_id))
     assert (meta["done"], meta["total"]) == ("1", "2")
     assert json.loads(client.hget(keys.run_jobs(run_id), first))["state"] == "done"
@@ -235,3 +266,36 @@ def test_a_result_stored_while_the_run_is_rebuilt_is_counted_once(lab: Lab, tiny
     assert records.end_attempt(client, run_id, first, 1, {"state": "done"}) == (-1, 0)  # the worker's late count
     assert records.finish_stored(client, run_id, first) == (-1, 0)
     assert client.hget(keys.run_meta(run_id), "done") == "1"
+
+
+def test_a_later_attempt_started_during_a_rebuild_is_kept(lab: Lab, tiny_onnx: Path, lab_app: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attempt 1 of a job was given up before Redis forgot the run; a live worker starts attempt 2 just after the
+    rebuild read the claims. The rebuild keeps the worker's running attempt 2 (it does not bring back attempt 1,
+    whose hand-back would make attempt 2 look given up) and adds the payload a resubmission needs; attempt 2's end
+    is counted."""
+    from bench.lab import claims, keys, records
+    from bench.lab.recovery import Recovery
+
+    run_id, root, manifest, client = _forgotten_run(lab, tiny_onnx)
+    first = manifest["jobs"][0]["job_id"]
+    _started(root, client, run_id, first, 1)
+    claims.give_up(root, first, 1, "its worker stopped sending heartbeats (test)")
+    scanned = claims.latest_attempt
+
+    def second_attempt_starts_now(run_root: Path, job_id: str) -> int:
+        found = scanned(run_root, job_id)
+        if job_id == first and not claims.read(root, first, 2):  # once, just after the rebuild read the claims
+            _started(root, client, run_id, first, 2)
+        return found
+
+    monkeypatch.setattr(claims, "latest_attempt", second_attempt_starts_now)
+    Recovery(lab_app, client, 0.0, "test").rebuild(run_id, root, manifest)
+    raw = client.hget(keys.RUNNING, "%s/%s" % (run_id, first))
+    assert raw is not None, "the worker's running attempt 2 was replaced by attempt 1, then handed back"
+    running = json.loads(raw)
+    entry = json.loads(client.hget(keys.run_jobs(run_id), first))
+    assert running["attempt"] == 2 and entry["attempt"] == 2 and entry["state"] == "running"
+    assert entry["payload"]["job"]["job_id"] == first  # what a resubmission needs, should attempt 2's worker die
+    assert records.attempt_state(client, run_id, first, 2) == (True, True)
+    assert records.end_attempt(client, run_id, first, 2, {"state": "done", "status": "ok"}) == (1, 2)
