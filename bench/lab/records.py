@@ -81,11 +81,6 @@ return 0
 """ % RUN_KNOWN_FIELD
 
 
-def run_known(client: "redis.Redis[str]", run_id: str) -> bool:
-    """True when the broker holds run ``run_id``'s record as submitted or rebuilt (False after Redis forgot it)."""
-    return bool(client.hexists(keys.run_meta(run_id), RUN_KNOWN_FIELD))
-
-
 def set_run_state(client: Any, run_id: str, state: str) -> None:
     """The run record's ``state`` (``client`` may be a pipeline); nothing when the broker forgot the run."""
     client.eval(_SET_IF_KNOWN, 1, keys.run_meta(run_id), "state", state)
@@ -242,12 +237,17 @@ def persistence(client: "redis.Redis[str]") -> Optional[bool]:
         return None
 
 
-_RELEASE_LEASE = """
+_DELETE_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
 
+def delete_if(client: "redis.Redis[str]", key: str, value: str) -> None:
+    """Delete ``key`` only while it still holds ``value`` (a lease or lock of ours, not one taken since)."""
+    client.eval(_DELETE_IF, 1, key, value)
+
+
 def release_lease(client: "redis.Redis[str]", device: str, lease: Dict[str, Any]) -> None:
     """Give the lease up on a clean stop (only if it is still ours)."""
-    client.eval(_RELEASE_LEASE, 1, keys.lease(device), dumps(lease))
+    delete_if(client, keys.lease(device), dumps(lease))

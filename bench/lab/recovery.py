@@ -118,8 +118,7 @@ class Recovery:
                     pass
             finally:
                 try:
-                    if self.client.get(keys.recover_lock(run_id)) == self.me:
-                        self.client.delete(keys.recover_lock(run_id))
+                    records.delete_if(self.client, keys.recover_lock(run_id), self.me)
                 except Exception:  # it expires
                     pass
         return out

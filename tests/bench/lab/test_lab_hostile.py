@@ -181,7 +181,7 @@ def test_a_job_started_after_redis_forgot_the_run_does_not_hide_the_rest(lab: La
             "started_at_unix_s": time.time(), "user": "ann"}
     records.start_attempt(client, run_id, job_id, info)
     assert records.end_attempt(client, run_id, job_id, 1, {"state": "done", "status": "ok"}) == (0, 0)
-    assert not records.run_known(client, run_id) and not client.exists(keys.run_meta(run_id))
+    assert not client.hexists(keys.run_meta(run_id), records.RUN_KNOWN_FIELD) and not client.exists(keys.run_meta(run_id))
     records.set_run_state(client, run_id, "complete")
     assert not client.exists(keys.run_meta(run_id))
     lab.start_worker("loc1")
